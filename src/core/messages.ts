@@ -194,6 +194,8 @@ export interface TimeoutNowMsg extends Base {
 export interface ReadIndexMsg extends Base {
   readonly type: 'read-index';
   readonly context: Uint8Array;
+  /** Serve from the leader's lease when it holds one, without a confirmation round. */
+  readonly lease?: boolean;
 }
 /** The leader's answer to a forwarded ReadIndex request. `reject` when not leader any more. */
 export interface ReadIndexRespMsg extends Base {
