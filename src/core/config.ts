@@ -76,7 +76,8 @@ function positiveInt(name: string, v: number): number {
 }
 
 function nonNegativeInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 0) throw new ConfigError(`${name} must be a non-negative integer (got ${v})`);
+  if (!Number.isInteger(v) || v < 0)
+    throw new ConfigError(`${name} must be a non-negative integer (got ${v})`);
   return v;
 }
 
@@ -89,8 +90,12 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
   if (electionTicks <= heartbeatTicks) {
     throw new ConfigError('electionTicks must be greater than heartbeatTicks');
   }
-  const leaseMarginTicks = nonNegativeInt('leaseMarginTicks', c.leaseMarginTicks ?? Math.ceil(electionTicks / 5));
-  if (leaseMarginTicks >= electionTicks) throw new ConfigError('leaseMarginTicks must be below electionTicks');
+  const leaseMarginTicks = nonNegativeInt(
+    'leaseMarginTicks',
+    c.leaseMarginTicks ?? Math.ceil(electionTicks / 5),
+  );
+  if (leaseMarginTicks >= electionTicks)
+    throw new ConfigError('leaseMarginTicks must be below electionTicks');
   return {
     id: c.id,
     storage: c.storage,

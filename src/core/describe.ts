@@ -1,5 +1,12 @@
 import { decodeConfChange } from './membership.js';
-import { entrySize, unreachable, type ConfState, type Entry, type HardState, type Message } from './messages.js';
+import {
+  entrySize,
+  unreachable,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+} from './messages.js';
 import { decodeRound } from './read-only.js';
 
 /**

@@ -127,7 +127,8 @@ export function applyConfChange(c: ConfState, cc: ConfChange): ConfState {
   }
   const simple = isSimpleChange(c, cc);
   const next = applyItems(c, cc, !simple);
-  if (next.voters.length === 0) throw new RaftError('BAD_REQUEST', 'a configuration must keep at least one voter');
+  if (next.voters.length === 0)
+    throw new RaftError('BAD_REQUEST', 'a configuration must keep at least one voter');
   return next;
 }
 

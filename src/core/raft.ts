@@ -11,7 +11,6 @@ import {
 } from './membership.js';
 import {
   EMPTY_CONF,
-  entrySize,
   unreachable,
   type AppMsg,
   type ConfChange,
@@ -28,7 +27,6 @@ import {
   type Snapshot,
   type Term,
   type VoteMsg,
-  type VoteRespMsg,
 } from './messages.js';
 import { ReadOnly, decodeRound } from './read-only.js';
 import {
@@ -92,7 +90,7 @@ export class Raft {
    * Ticks since we last heard from a live leader (or were one, or started). While it is below
    * the election timeout we ignore vote requests (§6: "minimum election timeout"): this keeps
    * removed or partitioned servers from disrupting, and is what leader leases rest on. It
-   * starts at 0 on (re)start, so a restarted server honours any lease it may have forgotten.
+   * starts at 0 on restart, so a restarted server honours any lease it may have forgotten.
    */
   ticksSinceLeader = 0;
   /** Monotonic tick counter (the core's only notion of time). */
@@ -133,7 +131,7 @@ export class Raft {
     // §6: a server uses the newest configuration in its log, committed or not.
     const first = storage.firstIndex();
     const last = storage.lastIndex();
-    for (let i = first; i <= last; ) {
+    for (let i = first; i <= last;) {
       const batch = storage.entries(i, last + 1, 64 * 1024 * 1024);
       for (const e of batch) if (e.type === 'conf') this.pushConf(e);
       i += batch.length;
@@ -154,6 +152,9 @@ export class Raft {
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;
     this.becomeFollower(this.term, undefined);
+    // A server that has never seen a term has no lease to honour; a restarted one may have
+    // acknowledged a leader just before it crashed, so it waits out one election timeout.
+    this.ticksSinceLeader = this.term === 0 ? cfg.electionTicks : 0;
   }
 
   // ---------------------------------------------------------------- membership
@@ -330,11 +331,16 @@ export class Raft {
 
   // ---------------------------------------------------------------- elections
 
-  /** Starts a (pre-)election. `transfer`: requested by the leader via TimeoutNow. */
-  campaign(transfer: boolean): void {
+  /**
+   * Starts an election: `pre-vote` first asks whether we could win without changing any
+   * term; `election` is the real one (§5.2); `transfer` is an election the leader asked for
+   * with TimeoutNow (it skips PreVote, and voters ignore their leader lease for it).
+   */
+  campaign(mode: 'pre-vote' | 'election' | 'transfer'): void {
     if (!this.promotable()) return;
     if (this.role === 'leader') return;
-    const pre = this.cfg.preVote && !transfer;
+    const pre = mode === 'pre-vote';
+    const transfer = mode === 'transfer';
     let voteTerm: Term;
     if (pre) {
       this.becomePreCandidate();
@@ -346,7 +352,7 @@ export class Raft {
     this.tracker.recordVote(this.id, true);
     if (this.tracker.tallyVotes().result === 'won') {
       // A single-voter cluster wins at once.
-      if (pre) this.campaign(false);
+      if (pre) this.campaign('election');
       else this.becomeLeader();
       return;
     }
@@ -434,7 +440,8 @@ export class Raft {
 
     switch (m.type) {
       case 'hup':
-        this.campaign(m.transfer === true);
+        if (m.transfer === true) this.campaign('transfer');
+        else this.campaign(this.cfg.preVote ? 'pre-vote' : 'election');
         return;
       case 'vote':
       case 'prevote':
@@ -531,7 +538,7 @@ export class Raft {
         this.tracker.recordVote(m.from, !m.reject);
         const { result } = this.tracker.tallyVotes();
         if (result === 'won') {
-          if (this.role === 'pre-candidate') this.campaign(false);
+          if (this.role === 'pre-candidate') this.campaign('election');
           else {
             this.becomeLeader();
             bcastAppend(this, true);
@@ -594,7 +601,7 @@ export class Raft {
       case 'timeout-now':
         // Only the current leader may hand over; a stale TimeoutNow is ignored.
         if (m.from !== this.leader) return;
-        this.campaign(true);
+        this.campaign('transfer');
         return;
       case 'read-index':
         if (this.leader === undefined) this.refuse(m, new NotLeaderError(undefined));
@@ -657,7 +664,16 @@ export class Raft {
   }
 
   private sendAppResp(to: NodeId, reject: boolean, index: Index): void {
-    this.send({ type: 'app-resp', from: this.id, to, term: this.term, reject, index, hintIndex: 0, hintTerm: 0 });
+    this.send({
+      type: 'app-resp',
+      from: this.id,
+      to,
+      term: this.term,
+      reject,
+      index,
+      hintIndex: 0,
+      hintTerm: 0,
+    });
   }
 
   private handleHeartbeat(m: HeartbeatMsg): void {
@@ -870,7 +886,16 @@ export class Raft {
 
   answerRead(to: NodeId, context: Uint8Array, index: Index): void {
     if (to === this.id) this.readStates.push({ index, context });
-    else this.send({ type: 'read-index-resp', from: this.id, to, term: this.term, index, context, reject: false });
+    else
+      this.send({
+        type: 'read-index-resp',
+        from: this.id,
+        to,
+        term: this.term,
+        index,
+        context,
+        reject: false,
+      });
   }
 
   private leaderTransfer(transferee: NodeId, from: NodeId): void {

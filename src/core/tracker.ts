@@ -45,7 +45,12 @@ export class ProgressTracker {
 
   /** Every voter of either half. */
   voterIds(): NodeId[] {
-    return allMembers({ voters: this.conf.voters, outgoing: this.conf.outgoing, learners: [], learnersNext: [] });
+    return allMembers({
+      voters: this.conf.voters,
+      outgoing: this.conf.outgoing,
+      learners: [],
+      learnersNext: [],
+    });
   }
 
   /** §5.3/§6: the highest index replicated on a majority (of both halves when joint). */

@@ -1,6 +1,12 @@
 import type { RaftConfig } from '../../src/core/config.js';
 import { describeConf, describeEntry, describeMessage } from '../../src/core/describe.js';
-import { type Entry, type HardState, type Message, type NodeId, type Snapshot } from '../../src/core/messages.js';
+import {
+  type Entry,
+  type HardState,
+  type Message,
+  type NodeId,
+  type Snapshot,
+} from '../../src/core/messages.js';
 import { SeededRand } from '../../src/core/rand.js';
 import { RawNode } from '../../src/core/raw-node.js';
 import type { Ready } from '../../src/core/ready.js';
@@ -33,11 +39,22 @@ export class Cluster {
   /** Print message traffic (transcripts) or stay quiet (unit tests). */
   verbose = true;
 
-  add(id: NodeId, peers: NodeId[], cfg: Omit<RaftConfig, 'storage' | 'id'> = {}, storage?: MemoryStorage): TestNode {
-    const s = storage ?? new MemoryStorage({ conf: { voters: peers, outgoing: [], learners: [], learnersNext: [] } });
+  add(
+    id: NodeId,
+    peers: NodeId[],
+    cfg: Omit<RaftConfig, 'storage' | 'id'> = {},
+    storage?: MemoryStorage,
+  ): TestNode {
+    const s =
+      storage ?? new MemoryStorage({ conf: { voters: peers, outgoing: [], learners: [], learnersNext: [] } });
     const n: TestNode = {
       id,
-      rn: new RawNode({ id, storage: s, rand: new SeededRand(id.length * 7919 + id.charCodeAt(id.length - 1)), ...cfg }),
+      rn: new RawNode({
+        id,
+        storage: s,
+        rand: new SeededRand(id.length * 7919 + id.charCodeAt(id.length - 1)),
+        ...cfg,
+      }),
       storage: s,
       inbox: [],
       applied: [],
@@ -200,7 +217,8 @@ export class Cluster {
     const first = l.firstIndex();
     const last = l.lastIndex();
     if (first > 1) out.push(`(snapshot ${l.term(first - 1) ?? '?'}/${first - 1})`);
-    if (last >= first) for (const e of l.slice(first, last + 1, Number.MAX_SAFE_INTEGER)) out.push(describeEntry(e));
+    if (last >= first)
+      for (const e of l.slice(first, last + 1, Number.MAX_SAFE_INTEGER)) out.push(describeEntry(e));
     return out.length === 0 ? '(empty)' : out.join('\n');
   }
 

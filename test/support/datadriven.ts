@@ -78,7 +78,9 @@ export function runDataDriven(file: string, run: (c: Command) => string): string
     const cmd = parseCommand(b.line, `${file}:${b.lineNo}`);
     let actual: string;
     try {
-      actual = run(cmd).replace(/\n+$/, '').replace(/\n\s*\n/g, '\n');
+      actual = run(cmd)
+        .replace(/\n+$/, '')
+        .replace(/\n\s*\n/g, '\n');
     } catch (e) {
       actual = `error: ${(e as Error).message}`;
     }
