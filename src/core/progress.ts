@@ -76,6 +76,12 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message (a heartbeat answer suggests the window is stuck on a lost one). */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.idx[this.start]!);
+  }
+
   reset(): void {
     this.start = 0;
     this.count = 0;

@@ -111,7 +111,7 @@ export function handleHeartbeatResponse(r: Raft, from: NodeId, round: number): v
   pr.recentActive = true;
   pr.probeSent = false;
   // A full window may mean a lost append: free one slot so replication can resume.
-  if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeLE(pr.match + 1);
+  if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
   if (pr.match < r.log.lastIndex()) maybeSendAppend(r, from, true);
   if (round > pr.ackedRound) {
     pr.ackedRound = round;

@@ -1,0 +1,21 @@
+import { electionSafety } from './election-safety.js';
+import { leaderAppendOnly } from './leader-append-only.js';
+import { leaderCompleteness } from './leader-completeness.js';
+import { logMatching } from './log-matching.js';
+import { readFreshness } from './read-freshness.js';
+import { stateMachineSafety } from './state-machine-safety.js';
+import type { Invariant } from './types.js';
+
+/** Every safety property of the paper's Figure 3, plus read freshness. */
+export function allInvariants(): Invariant[] {
+  return [
+    electionSafety(),
+    leaderAppendOnly(),
+    logMatching(),
+    leaderCompleteness(),
+    stateMachineSafety(),
+    readFreshness(),
+  ];
+}
+
+export type { Invariant } from './types.js';
