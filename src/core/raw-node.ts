@@ -111,6 +111,19 @@ export class RawNode {
     return this.proposeEntry({ term: 0, index: 0, type: 'normal', data });
   }
 
+  /**
+   * Proposes several commands as one batch (one append, one message per follower). Returns
+   * the position of the last one on the leader. Same errors as {@link propose}.
+   */
+  proposeBatch(data: readonly Uint8Array[]): Proposed | undefined {
+    const r = this.raft;
+    const entries: Entry[] = new Array<Entry>(data.length);
+    for (let i = 0; i < data.length; i++) entries[i] = { term: 0, index: 0, type: 'normal', data: data[i]! };
+    r.step({ type: 'prop', from: r.id, to: r.id, term: 0, entries });
+    if (r.role !== 'leader') return undefined;
+    return { index: r.log.lastIndex(), term: r.term };
+  }
+
   /** Proposes a membership change (§6); refused while another one is uncommitted. */
   proposeConfChange(cc: ConfChange): Proposed | undefined {
     return this.proposeEntry({ term: 0, index: 0, type: 'conf', data: encodeConfChange(cc) });
