@@ -1,0 +1,5 @@
+/**
+ * `tsraft/testing` — the exported test kit: the in-memory storage and shared conformance
+ * suites, so users can check their own implementations of tsraft's contracts.
+ */
+export { MemoryStorage } from '../storage/memory-storage.js';
