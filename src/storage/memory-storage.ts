@@ -1,4 +1,3 @@
-import { RaftError } from '../errors.js';
 import {
   EMPTY_CONF,
   EMPTY_HARD_STATE,
@@ -10,69 +9,129 @@ import {
   type Snapshot,
   type Term,
 } from '../core/messages.js';
+import { RaftError } from '../errors.js';
 import type { Storage, StorageUpdate } from './storage.js';
+import { TentativeLog, type LogView } from './tentative-log.js';
+
+/** The durable state of a {@link MemoryStorage}, as `dump()` gives it and `from()` takes it. */
+export interface MemoryStorageState {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot;
+  /** The log after the compaction point `base`, in index order. */
+  readonly entries: readonly Entry[];
+  /** The compaction point (firstIndex - 1) and its term; defaults to the snapshot's. */
+  readonly base?: { readonly index: Index; readonly term: Term };
+}
+
+/** Options of the {@link MemoryStorage} constructor: start from a given state. */
+export interface MemoryStorageOptions {
+  readonly hardState?: HardState;
+  readonly snapshot?: Snapshot;
+  readonly entries?: readonly Entry[];
+  /** Membership when no snapshot is given (bootstrap). */
+  readonly conf?: ConfState;
+}
 
 /**
- * The in-memory twin of the file store: the same contract, nothing durable. Used by the
- * simulator (which calls the synchronous `append` / `setHardState` / `applySnapshot` /
- * `compact` directly, since it cannot await) and by unit tests.
+ * The in-memory twin of FileStorage, for unit tests and the deterministic simulator: the same
+ * contract and the same conformance suite, no I/O. `save()` applies synchronously before it
+ * returns (the promise is already settled), and the `append` / `setHardState` /
+ * `applySnapshot` / `compact` methods do the same for callers that cannot await.
  *
- * Layout: `ents[0]` is a dummy entry at the snapshot's index and term; real entries follow.
+ * "Durable" here means "in this object": to model a crash, `dump()` what was persisted and
+ * build a new storage `from()` it.
+ *
+ * @example
+ * const s = new MemoryStorage({ conf: { voters: ['n1', 'n2', 'n3'], outgoing: [], learners: [], learnersNext: [] } });
+ * s.append([{ index: 1, term: 1, type: 'normal', data: new Uint8Array() }]);
  */
 export class MemoryStorage implements Storage {
-  private hardState: HardState;
+  private hs: HardState;
   private snap: Snapshot;
+  private baseIndex: Index;
+  private baseTerm: Term;
+  /** ents[k] has index baseIndex + 1 + k. */
   private ents: Entry[];
+  private failure: RaftError | undefined;
   private closed = false;
 
-  constructor(init: { conf?: ConfState; hardState?: HardState; snapshot?: Snapshot; entries?: Entry[] } = {}) {
-    this.hardState = init.hardState ?? EMPTY_HARD_STATE;
-    this.snap = init.snapshot ?? {
-      meta: { index: 0, term: 0, conf: init.conf ?? EMPTY_CONF },
+  constructor(options: MemoryStorageOptions = {}) {
+    this.hs = options.hardState ?? EMPTY_HARD_STATE;
+    this.snap = options.snapshot ?? {
+      meta: { index: 0, term: 0, conf: options.conf ?? EMPTY_CONF },
       data: new Uint8Array(0),
     };
-    this.ents = [{ index: this.snap.meta.index, term: this.snap.meta.term, type: 'normal', data: new Uint8Array(0) }];
-    if (init.entries && init.entries.length > 0) this.append(init.entries);
+    this.baseIndex = this.snap.meta.index;
+    this.baseTerm = this.snap.meta.term;
+    this.ents = [];
+    if (options.entries !== undefined) this.append(options.entries);
   }
+
+  /** A storage holding exactly `state` (e.g. what survived a simulated crash). */
+  static from(state: MemoryStorageState): MemoryStorage {
+    const s = new MemoryStorage({ hardState: state.hardState, snapshot: state.snapshot });
+    if (state.base !== undefined) {
+      s.baseIndex = state.base.index;
+      s.baseTerm = state.base.term;
+    }
+    s.ents = [];
+    s.append(state.entries);
+    return s;
+  }
+
+  /** A copy of the durable state (entries are shared: they are immutable). */
+  dump(): MemoryStorageState {
+    return {
+      hardState: this.hs,
+      snapshot: this.snap,
+      entries: this.ents.slice(),
+      base: { index: this.baseIndex, term: this.baseTerm },
+    };
+  }
+
+  // ---- LogStorage --------------------------------------------------------------------------
 
   initialState(): { hardState: HardState; confState: ConfState } {
-    return { hardState: this.hardState, confState: this.snap.meta.conf };
-  }
-
-  private offset(): Index {
-    return this.ents[0]!.index;
+    return { hardState: this.hs, confState: this.snap.meta.conf };
   }
 
   firstIndex(): Index {
-    return this.offset() + 1;
+    return this.baseIndex + 1;
   }
 
   lastIndex(): Index {
-    return this.offset() + this.ents.length - 1;
+    return this.baseIndex + this.ents.length;
   }
 
-  term(i: Index): Term {
-    const off = this.offset();
-    if (i < off) throw new RaftError('COMPACTED', `index ${i} is compacted (first is ${off + 1})`);
-    const e = this.ents[i - off];
-    if (!e) throw new RaftError('UNAVAILABLE', `index ${i} is beyond the last index ${this.lastIndex()}`);
+  term(index: Index): Term {
+    if (index < this.baseIndex) {
+      throw new RaftError('COMPACTED', `term(${index}): compacted; the log starts after ${this.baseIndex}`);
+    }
+    if (index === this.baseIndex) return this.baseTerm;
+    const e = this.ents[index - this.baseIndex - 1];
+    if (e === undefined)
+      throw new RaftError('UNAVAILABLE', `term(${index}): the log ends at ${this.lastIndex()}`);
     return e.term;
   }
 
   entries(lo: Index, hi: Index, maxBytes: number): Entry[] {
-    const off = this.offset();
-    if (lo <= off) throw new RaftError('COMPACTED', `index ${lo} is compacted (first is ${off + 1})`);
-    if (hi > this.lastIndex() + 1) {
-      throw new RaftError('UNAVAILABLE', `index ${hi - 1} is beyond the last index ${this.lastIndex()}`);
+    if (lo <= this.baseIndex) {
+      throw new RaftError(
+        'COMPACTED',
+        `entries(${lo}, ${hi}): compacted; the log starts at ${this.baseIndex + 1}`,
+      );
     }
-    if (lo >= hi) return [];
-    const out: Entry[] = [this.ents[lo - off]!];
-    let size = entrySize(out[0]!);
-    for (let i = lo + 1; i < hi; i++) {
-      const e = this.ents[i - off]!;
-      size += entrySize(e);
-      if (size > maxBytes) break;
+    if (hi > this.lastIndex() + 1) {
+      throw new RaftError('UNAVAILABLE', `entries(${lo}, ${hi}): the log ends at ${this.lastIndex()}`);
+    }
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = lo; i < hi; i++) {
+      const e = this.ents[i - this.baseIndex - 1]!;
+      const size = entrySize(e);
+      if (out.length > 0 && bytes + size > maxBytes) break;
       out.push(e);
+      bytes += size;
     }
     return out;
   }
@@ -81,84 +140,156 @@ export class MemoryStorage implements Storage {
     return this.snap;
   }
 
-  /** All retained entries (for tests). */
+  /** All retained entries, in order (for tests). */
   allEntries(): Entry[] {
-    return this.ents.slice(1);
+    return this.ents.slice();
   }
 
+  /** The current hard state (for tests; the core reads it once through `initialState`). */
   hardStateNow(): HardState {
-    return this.hardState;
+    return this.hs;
   }
 
-  setHardState(hs: HardState): void {
-    this.hardState = hs;
+  // ---- synchronous writes (for the simulator) ---------------------------------------------
+
+  private view(): LogView {
+    return { base: this.baseIndex, last: this.lastIndex(), term: (i) => this.term(i) };
+  }
+
+  private checkWritable(): void {
+    if (this.closed) throw new RaftError('STOPPED', 'storage is closed');
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /**
-   * Appends entries; an entry whose index is already present truncates that index and
-   * everything after it first (§5.3). Entries at or below the snapshot are ignored.
+   * Append entries; one at or below the last index truncates the log there first (§5.3).
+   * Entries already compacted are skipped. Throws `INVARIANT` on a gap or unordered input.
    */
   append(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    const first = this.firstIndex();
-    let ents = entries;
-    if (ents[ents.length - 1]!.index < first) return;
-    if (ents[0]!.index < first) ents = ents.slice(first - ents[0]!.index);
-    const from = ents[0]!.index;
-    if (from > this.lastIndex() + 1) {
-      throw new RaftError('BAD_REQUEST', `append at ${from} leaves a gap after ${this.lastIndex()}`);
+    this.checkWritable();
+    const es = new TentativeLog(this.view()).accept(entries);
+    if (es.length === 0) return;
+    const at = es[0]!.index - this.baseIndex - 1;
+    this.ents.length = at;
+    for (const e of es) this.ents.push(e);
+  }
+
+  /** Replace the hard state. */
+  setHardState(hs: HardState): void {
+    this.checkWritable();
+    if (hs.term < this.hs.term) {
+      throw new RaftError('INVARIANT', `hard state term ${hs.term} is below the stored ${this.hs.term}`);
     }
-    this.ents.length = from - this.offset();
-    for (const e of ents) this.ents.push(e);
+    this.hs = { term: hs.term, vote: hs.vote, commit: Math.max(hs.commit, this.hs.commit) };
   }
 
   /**
-   * Installs a snapshot received from the leader: if the log has the snapshot's last entry
-   * (same term), the suffix after it is kept; otherwise the whole log is replaced.
+   * Install a snapshot received from the leader: if the log holds the snapshot's index with
+   * the same term the entries after it are kept, otherwise the whole log is dropped.
+   * A snapshot no newer than the current one is ignored.
    */
-  applySnapshot(s: Snapshot): void {
-    const idx = s.meta.index;
-    if (idx <= this.snap.meta.index) return;
-    const dummy: Entry = { index: idx, term: s.meta.term, type: 'normal', data: new Uint8Array(0) };
-    let rest: Entry[] = [];
-    if (idx <= this.lastIndex() && this.term(idx) === s.meta.term) rest = this.ents.slice(idx - this.offset() + 1);
-    this.ents = [dummy, ...rest];
-    this.snap = s;
+  applySnapshot(snapshot: Snapshot): void {
+    this.checkWritable();
+    const m = snapshot.meta;
+    if (m.index <= this.snap.meta.index) return;
+    const keep = m.index >= this.baseIndex && m.index <= this.lastIndex() && this.term(m.index) === m.term;
+    this.ents = keep ? this.ents.slice(m.index - this.baseIndex) : [];
+    this.baseIndex = m.index;
+    this.baseTerm = m.term;
+    this.snap = snapshot;
   }
 
-  /** Drops entries at or below `index` (they are covered by a snapshot). */
+  /** Drop entries at or below `index` (no-op at or below the current compaction point). */
   compact(index: Index): void {
-    const off = this.offset();
-    if (index <= off) return;
+    this.checkWritable();
+    if (index <= this.baseIndex) return;
     if (index > this.lastIndex()) {
-      throw new RaftError('BAD_REQUEST', `compact ${index} is beyond the last index ${this.lastIndex()}`);
+      throw new RaftError('INVARIANT', `compact(${index}) is beyond the last index ${this.lastIndex()}`);
     }
-    const t = this.ents[index - off]!.term;
-    this.ents = [{ index, term: t, type: 'normal', data: new Uint8Array(0) }, ...this.ents.slice(index - off + 1)];
+    const term = this.term(index);
+    this.ents = this.ents.slice(index - this.baseIndex);
+    this.baseIndex = index;
+    this.baseTerm = term;
   }
 
-  /** Records a snapshot the state machine took at an index within the log. */
-  createSnapshot(s: Snapshot): void {
-    if (s.meta.index <= this.snap.meta.index) return;
-    if (s.meta.index > this.lastIndex()) {
-      throw new RaftError('BAD_REQUEST', `snapshot ${s.meta.index} is beyond the last index ${this.lastIndex()}`);
+  /**
+   * Record the state machine's snapshot (at an index in the log), then compact to `compactTo`
+   * (default and maximum: the snapshot's index). A snapshot no newer than the current one is
+   * not recorded, but the compaction still happens.
+   */
+  createSnapshot(snapshot: Snapshot, compactTo?: Index): void {
+    this.checkWritable();
+    const m = snapshot.meta;
+    const to = Math.min(compactTo ?? m.index, m.index);
+    if (m.index <= this.snap.meta.index) {
+      this.compact(to);
+      return;
     }
-    this.snap = s;
+    if (m.index > this.lastIndex()) {
+      throw new RaftError(
+        'INVARIANT',
+        `snapshot at ${m.index} is beyond the last log index ${this.lastIndex()}`,
+      );
+    }
+    if (this.term(m.index) !== m.term) {
+      throw new RaftError(
+        'INVARIANT',
+        `snapshot term ${m.term} differs from the log's term ${this.term(m.index)} at ${m.index}`,
+      );
+    }
+    this.snap = snapshot;
+    this.compact(to);
   }
+
+  /**
+   * Test hook: make every later write fail as a disk error would (fail-stop).
+   * @internal
+   */
+  failWrites(reason = 'injected failure'): void {
+    this.failure ??= new RaftError(
+      'STORAGE_FAILED',
+      `durable write failed: ${reason}; refusing every further write (fail-stop)`,
+    );
+  }
+
+  // ---- Storage -----------------------------------------------------------------------------
 
   save(update: StorageUpdate): Promise<void> {
-    if (this.closed) return Promise.reject(new RaftError('STOPPED', 'storage is closed'));
-    if (update.snapshot) this.applySnapshot(update.snapshot);
-    if (update.entries.length > 0) this.append(update.entries);
-    if (update.hardState) this.setHardState(update.hardState);
-    return Promise.resolve();
+    try {
+      this.checkWritable();
+      // Validate everything before changing anything, so a rejected save changes nothing.
+      if (update.hardState !== undefined && update.hardState.term < this.hs.term) {
+        throw new RaftError(
+          'INVARIANT',
+          `hard state term ${update.hardState.term} is below the stored ${this.hs.term}`,
+        );
+      }
+      const before = this.dump();
+      const beforeSnap = this.snap;
+      try {
+        if (update.snapshot !== undefined) this.applySnapshot(update.snapshot);
+        this.append(update.entries);
+      } catch (e) {
+        this.snap = beforeSnap;
+        this.baseIndex = before.base!.index;
+        this.baseTerm = before.base!.term;
+        this.ents = before.entries as Entry[];
+        throw e;
+      }
+      if (update.hardState !== undefined) this.setHardState(update.hardState);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   saveSnapshot(snapshot: Snapshot, compactTo?: Index): Promise<void> {
-    if (this.closed) return Promise.reject(new RaftError('STOPPED', 'storage is closed'));
-    this.createSnapshot(snapshot);
-    this.compact(Math.min(compactTo ?? snapshot.meta.index, snapshot.meta.index));
-    return Promise.resolve();
+    try {
+      this.createSnapshot(snapshot, compactTo);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   close(): Promise<void> {
