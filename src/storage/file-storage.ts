@@ -290,8 +290,9 @@ export class FileStorage implements Storage {
     this.closed = true;
     this.closing ??= (async () => {
       if (this.draining) await new Promise<void>((r) => this.idle.push(r));
-      await this.wal.close();
-      await this.lock.release();
+      // Closing must not fail on a sick disk: the lock of a dead process is stale anyway.
+      await this.wal.close().catch(() => undefined);
+      await this.lock.release().catch(() => undefined);
     })();
     return this.closing;
   }

@@ -3,3 +3,4 @@
  * suites, so users can check their own implementations of tsraft's contracts.
  */
 export { MemoryStorage } from '../storage/memory-storage.js';
+export { runStorageSuite, type StorageSuiteOptions } from './storage-suite.js';
