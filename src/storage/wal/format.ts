@@ -11,8 +11,9 @@
  * segment, so bytes copied or left over from another segment never verify.
  *
  * A batch is what one `save()` writes with one write and one sync (group commit). It starts at
- * an 8-byte aligned offset, begins with a BATCH record (its exact byte length and record count)
- * and is followed by zero padding to the next multiple of 8. Every record is
+ * an 8-byte aligned offset, begins with a BATCH record (its exact byte length and record count),
+ * ends with the 4-byte marker 7B E1 C3 A5 (so its last bytes are never zero: a lost final
+ * sector always shows) and is followed by zero padding to the next multiple of 8. Every record is
  *
  *     u32 crc | u32 len | body[len]        crc = CRC-32(len..end of body, seed = salt)
  *
@@ -47,8 +48,9 @@ export const BATCH_RECORD_SIZE = RECORD_HEADER_SIZE + 12;
 export const ENTRY_OVERHEAD = RECORD_HEADER_SIZE + 20;
 export const COMMIT_RECORD_SIZE = RECORD_HEADER_SIZE + 12;
 export const RESET_RECORD_SIZE = RECORD_HEADER_SIZE + 20;
-/** Largest record body accepted on read (anything bigger is damage, not data). */
-export const MAX_RECORD_LEN = 1 << 30;
+/** The last 4 bytes of every batch (no zero byte in it). */
+export const BATCH_END_MARK = 0xa5c3e17b;
+export const BATCH_END_SIZE = 4;
 
 const SEGMENT_MAGIC = 'TSRFWAL\0';
 const TRAILER_MAGIC = 'TSRFSEAL';
@@ -76,7 +78,7 @@ export function readU64(buf: Buffer, off: number): number {
 
 /** Unpadded byte length of a batch holding `ops`. */
 export function batchLength(ops: readonly WalOp[]): number {
-  let n = BATCH_RECORD_SIZE;
+  let n = BATCH_RECORD_SIZE + BATCH_END_SIZE;
   for (const op of ops) {
     n +=
       op.kind === 'entry'
@@ -128,6 +130,7 @@ export function encodeBatch(ops: readonly WalOp[], salt: number): { buf: Buffer;
       p += RESET_RECORD_SIZE;
     }
   }
+  buf.writeUInt32LE(BATCH_END_MARK, p);
   buf.writeUInt32LE(KIND_BATCH, RECORD_HEADER_SIZE);
   buf.writeUInt32LE(len, RECORD_HEADER_SIZE + 4);
   buf.writeUInt32LE(ops.length, RECORD_HEADER_SIZE + 8);

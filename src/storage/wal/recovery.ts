@@ -5,6 +5,8 @@ import { CorruptionError } from '../../errors.js';
 import { unlinkIfExists, writeFully, type StorageFs } from '../fs.js';
 import { crc32 } from './crc32.js';
 import {
+  BATCH_END_MARK,
+  BATCH_END_SIZE,
   BATCH_RECORD_SIZE,
   COMMIT_RECORD_SIZE,
   KIND_BATCH,
@@ -56,7 +58,6 @@ export interface RecoveredWal {
 }
 
 const SECTOR = 512;
-const MIN_ZERO_RUN = 8;
 const ZERO_CHUNK = Buffer.alloc(64 * 1024);
 
 interface Bad {
@@ -81,12 +82,15 @@ function nonZeroEnd(buf: Buffer, from: number, limit: number): number {
   return last;
 }
 
-/** Whether some sector-aligned part of `[a, b)` (at least 8 bytes, or a whole sector) is all zero. */
+/**
+ * Whether the part of `[a, b)` in some 512-byte sector is all zero: a sector of the batch that
+ * never reached the disk. (A batch's first sector holds its non-zero header and its last one
+ * its non-zero end marker, so only a whole sector of zero entry data could look the same.)
+ */
 function hasZeroSector(buf: Buffer, a: number, b: number): boolean {
   for (let s = a - (a % SECTOR); s < b; s += SECTOR) {
     const lo = Math.max(a, s);
     const hi = Math.min(b, s + SECTOR);
-    if (hi - lo < MIN_ZERO_RUN) continue;
     if (nonZeroEnd(buf, lo, hi) === lo) return true;
   }
   return false;
@@ -130,11 +134,12 @@ function checkBatch(
   const len = buf.readUInt32LE(pos + 4);
   if (len !== 12) {
     // The 8-byte header sits inside one sector (batches are 8-aligned), so a torn write cannot
-    // half-write it: a wrong non-zero header is damage.
+    // half-write it. If nothing follows it, it is noise in empty space, not a batch; otherwise
+    // a batch header was damaged.
     return {
       bad: { offset: pos, reason: `batch header has impossible length ${len}` },
       extent: pos + 8,
-      maybeTorn: false,
+      maybeTorn: nonZeroEnd(buf, pos + 8, limit) === pos + 8,
     };
   }
   if (pos + BATCH_RECORD_SIZE > limit) {
@@ -179,9 +184,20 @@ function checkBatch(
       maybeTorn: true,
     };
   }
+  if (
+    batchLen < BATCH_RECORD_SIZE + BATCH_END_SIZE ||
+    buf.readUInt32LE(end - BATCH_END_SIZE) !== BATCH_END_MARK
+  ) {
+    return {
+      bad: { offset: end - BATCH_END_SIZE, reason: 'batch end marker missing' },
+      extent: end,
+      maybeTorn: true,
+    };
+  }
+  const recordsEnd = end - BATCH_END_SIZE;
   let r = pos + BATCH_RECORD_SIZE;
   for (let k = 0; k < count; k++) {
-    if (r + RECORD_HEADER_SIZE > end) {
+    if (r + RECORD_HEADER_SIZE > recordsEnd) {
       return {
         bad: { offset: r, reason: 'record header runs past the end of its batch' },
         extent: end,
@@ -190,7 +206,7 @@ function checkBatch(
     }
     const rlen = buf.readUInt32LE(r + 4);
     const rend = r + RECORD_HEADER_SIZE + rlen;
-    if (rlen === 0 || rend > end) {
+    if (rlen === 0 || rend > recordsEnd) {
       return {
         bad: { offset: r, reason: `record length ${rlen} runs past the end of its batch` },
         extent: end,
@@ -216,7 +232,7 @@ function checkBatch(
     }
     r = rend;
   }
-  if (r !== end) {
+  if (r !== recordsEnd) {
     return {
       bad: { offset: r, reason: `batch length ${batchLen} does not match its ${count} records` },
       extent: end,
@@ -359,7 +375,7 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
           );
         }
         applied = true;
-        for (let r = start + BATCH_RECORD_SIZE; r < end;) {
+        for (let r = start + BATCH_RECORD_SIZE; r < end - BATCH_END_SIZE;) {
           const len = buf.readUInt32LE(r + 4);
           const b = r + RECORD_HEADER_SIZE;
           const kind = buf[b];
@@ -430,7 +446,12 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
         }
         continue;
       }
-      const out = scanSegment(file, buf, size, size, salt, true, apply);
+      // A non-last segment may end with a seal trailer that got damaged: leave it out of the
+      // scan (its records are each checked anyway) rather than take it for torn leftovers.
+      const trailerMagic =
+        buf.toString('latin1', size - TRAILER_SIZE, size - TRAILER_SIZE + 8) === 'TSRFSEAL';
+      const limit = !isLast && trailerMagic ? size - TRAILER_SIZE : size;
+      const out = scanSegment(file, buf, limit, size, salt, true, apply);
       if (out.kind === 'torn') {
         earlierTorn ??= { file, bad: out.bad };
       }
