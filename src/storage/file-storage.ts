@@ -497,7 +497,7 @@ export class FileStorage implements Storage {
     }
     if (snapshot !== undefined) {
       if (op.kind === 'snapshot') {
-        // compacted above
+        // Compacted above.
       } else if (keep) {
         ix.compact(newBase.index);
         this.cache.compact(newBase.index);
@@ -510,9 +510,10 @@ export class FileStorage implements Storage {
     }
     if (res !== undefined) this.applyEntries([{ es }], res);
     this.hs = hs;
-    op.resolve();
 
-    // Clean up: old snapshot files and segments now wholly below the compaction point.
+    // Clean up: old snapshot files (only now that the new one is durable and recorded) and
+    // segments wholly below the compaction point. The update itself is already durable, so
+    // a failure here stops later writes but does not fail this one.
     if (snapshot !== undefined || op.kind === 'snapshot') {
       try {
         await this.snaps.prune(ref.file);
@@ -521,6 +522,7 @@ export class FileStorage implements Storage {
         this.fail(e, []);
       }
     }
+    op.resolve();
   }
 
   private fail(e: unknown, ops: readonly Op[]): void {

@@ -36,9 +36,9 @@ import { Segment } from './segment.js';
  * was preallocated with. Anything else is classified:
  *
  * - a torn write: the crash hit the last write, which was never acknowledged (its sync had
- *   not returned). Evidence: the batch runs past the end of the file, or part of it (an aligned
- *   512-byte sector's worth, at least 8 bytes) is still zero, and no valid batch follows
- *   anywhere. It is cut off and its bytes zeroed, and the log continues from there;
+ *   not returned). Evidence: the batch runs past the end of the file, or its part in some
+ *   512-byte sector is still all zero (sectors are written whole or not at all), and no valid
+ *   batch follows anywhere. It is cut off and its bytes zeroed, and the log continues from there;
  * - damage: anything else, including a bad record followed by a valid batch (a synced batch
  *   was written after it, so it had been synced too), a checksum failure in a batch whose
  *   bytes are all present, a missing segment, a gap in the indexes. Open fails with a
