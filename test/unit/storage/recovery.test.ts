@@ -161,7 +161,7 @@ describe('recovery: damage refuses to open, naming the file and byte offset', ()
     for (const r of ranges) {
       for (let o = r.start; o < r.end; o += 11) {
         const buf = Buffer.from(b.orig);
-        buf[o] ^= 1 << (o % 8);
+        buf[o] = buf[o]! ^ (1 << (o % 8));
         fs.writeFileSync(b.seg, buf);
         const e = await openErr(b.dir);
         expect(e).toBeInstanceOf(CorruptionError);
@@ -184,7 +184,7 @@ describe('recovery: damage refuses to open, naming the file and byte offset', ()
     for (let k = 0; k < 40; k++) offsets.push(end + Math.floor(((k + 1) * 40503) % (size - end)));
     for (const o of offsets) {
       const buf = Buffer.from(b.orig);
-      buf[o] ^= 0x10;
+      buf[o] = buf[o]! ^ 0x10;
       fs.writeFileSync(b.seg, buf);
       let s: FileStorage | undefined;
       try {
@@ -234,7 +234,7 @@ describe('recovery: damage refuses to open, naming the file and byte offset', ()
   it('a damaged segment header or an unknown format version', async () => {
     const b = await build();
     const buf = Buffer.from(b.orig);
-    buf[20] ^= 4;
+    buf[20] = buf[20]! ^ 4;
     fs.writeFileSync(b.seg, buf);
     expect(await openErr(b.dir)).toMatchObject({ code: 'CORRUPT_LOG', file: walName(b.seg), offset: 0 });
     const v2 = Buffer.from(b.orig);
@@ -281,7 +281,7 @@ describe('recovery: segments', () => {
     const f = b.files[1]!;
     const buf = fs.readFileSync(f);
     const r = batchRanges(buf)[4]!;
-    buf[r.start + 60] ^= 0x80;
+    buf[r.start + 60] = buf[r.start + 60]! ^ 0x80;
     fs.writeFileSync(f, buf);
     const e = (await openErr(b.dir, b.opts)) as CorruptionError;
     expect(e).toBeInstanceOf(CorruptionError);
@@ -294,7 +294,7 @@ describe('recovery: segments', () => {
     const b = await buildSegments();
     const f = b.files[1]!;
     const buf = fs.readFileSync(f);
-    buf[buf.byteLength - 10] ^= 1;
+    buf[buf.byteLength - 10] = buf[buf.byteLength - 10]! ^ 1;
     fs.writeFileSync(f, buf);
     const s = await openOk(b.dir, b.opts);
     expect(same(all(s), b.entries)).toBe(true);
@@ -348,7 +348,7 @@ describe('recovery: meta file and snapshots', () => {
     const b = await build();
     const p = path.join(b.dir, 'meta');
     const buf = fs.readFileSync(p);
-    buf[buf.byteLength - 3] ^= 2;
+    buf[buf.byteLength - 3] = buf[buf.byteLength - 3]! ^ 2;
     fs.writeFileSync(p, buf);
     expect(await openErr(b.dir)).toMatchObject({ code: 'CORRUPT_LOG', file: 'meta' });
   });
@@ -369,7 +369,7 @@ describe('recovery: meta file and snapshots', () => {
     const p = path.join(snapDir, name!);
     const orig = fs.readFileSync(p);
     const buf = Buffer.from(orig);
-    buf[2000] ^= 1;
+    buf[2000] = buf[2000]! ^ 1;
     fs.writeFileSync(p, buf);
     expect(await openErr(b.dir)).toMatchObject({ code: 'CORRUPT_LOG', file: `snap/${name}` });
     fs.unlinkSync(p);
