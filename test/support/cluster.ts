@@ -168,6 +168,39 @@ export class Cluster {
     return true;
   }
 
+  /**
+   * Delivers only the first `count` queued messages of `id` (the rest stay queued), for
+   * transcripts that need to stop between two messages of one batch.
+   */
+  deliverSome(id: NodeId, count: number): number {
+    const n = this.node(id);
+    const msgs = n.inbox.splice(0, count);
+    for (const m of msgs) {
+      try {
+        n.rn.step(m);
+      } catch (e) {
+        this.print(`${id} step error: ${(e as Error).message}`);
+      }
+    }
+    return msgs.length;
+  }
+
+  /** Drops every queued message of `id` (lost in the network). Returns how many. */
+  dropInbox(id: NodeId): number {
+    const n = this.node(id);
+    const k = n.inbox.length;
+    for (const m of n.inbox) this.print(`${describeMessage(m)} DROPPED`);
+    n.inbox = [];
+    return k;
+  }
+
+  /** Forgets every node and every cut (a fresh cluster within one transcript). */
+  clear(): void {
+    this.nodes.clear();
+    this.cut.clear();
+    this.out = [];
+  }
+
   /** Processes Readys and delivers messages until the cluster is quiet. */
   stabilize(maxRounds = 10_000): void {
     for (let round = 0; round < maxRounds; round++) {
