@@ -107,6 +107,8 @@ export class Progress {
   recentActive = false;
   /** The highest heartbeat round (read-only.ts) this peer acknowledged. */
   ackedRound = 0;
+  /** The highest commit index this peer was told (capped at what each message covered). */
+  sentCommit = 0;
   readonly inflights: Inflights;
 
   constructor(

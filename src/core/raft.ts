@@ -239,6 +239,7 @@ export class Raft {
       pr.match = 0;
       pr.next = last + 1;
       pr.ackedRound = 0;
+      pr.sentCommit = 0;
       pr.recentActive = false;
       if (id === this.id) pr.match = this.persistedIndex();
     }
@@ -441,6 +442,11 @@ export class Raft {
     switch (m.type) {
       case 'hup':
         if (m.transfer === true) this.campaign('transfer');
+        // Our own vote is a vote too: while we would ignore another candidate's request (§6)
+        // we do not start an election either, or a leader's lease could be broken. The timer
+        // never fires this early (ticksSinceLeader >= electionElapsed); only an explicit
+        // campaign() is refused here.
+        else if (this.cfg.checkQuorum && this.ticksSinceLeader < this.cfg.electionTicks) return;
         else this.campaign(this.cfg.preVote ? 'pre-vote' : 'election');
         return;
       case 'vote':

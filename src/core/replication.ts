@@ -45,6 +45,7 @@ export function maybeSendAppend(r: Raft, to: NodeId, sendIfEmpty: boolean): bool
     commit: r.log.committed,
   });
   pr.sentEntries(ents.length, prevIndex + ents.length, bytes);
+  pr.sentCommit = Math.max(pr.sentCommit, Math.min(r.log.committed, prevIndex + ents.length));
   return true;
 }
 
@@ -91,6 +92,7 @@ export function bcastHeartbeat(r: Raft): void {
       commit: Math.min(pr.match, r.log.committed),
       context,
     });
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(pr.match, r.log.committed));
   }
   // A cluster where we are the only voter confirms the round at once.
   confirmRounds(r);
@@ -164,7 +166,10 @@ export function handleAppendResponse(r: Raft, m: AppRespMsg): void {
   if (r.maybeCommit()) {
     bcastAppend(r, true);
   } else if (wasPaused || pr.state === 'replicate') {
-    let sent = maybeSendAppend(r, m.from, false);
+    // A follower that was paused when commit last moved may not know it yet: tell it, even
+    // with an empty append, so it can apply without waiting for the next heartbeat.
+    const bumpCommit = Math.min(r.log.committed, pr.match) > pr.sentCommit;
+    let sent = maybeSendAppend(r, m.from, bumpCommit);
     while (sent && pr.state === 'replicate' && pr.next <= r.log.lastIndex()) {
       sent = maybeSendAppend(r, m.from, false);
     }
