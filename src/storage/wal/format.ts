@@ -72,8 +72,13 @@ export function writeU64(buf: Buffer, off: number, v: number): void {
   buf.writeUInt32LE(Math.floor(v / TWO_32), off + 4);
 }
 
-export function readU64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
+/** u32 at `off` (byte arithmetic: much cheaper than Buffer#readUInt32LE in hot loops). */
+export function u32(buf: Uint8Array, off: number): number {
+  return (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+}
+
+export function readU64(buf: Uint8Array, off: number): number {
+  return u32(buf, off) + u32(buf, off + 4) * TWO_32;
 }
 
 /** Unpadded byte length of a batch holding `ops`. */

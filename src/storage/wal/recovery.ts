@@ -23,6 +23,7 @@ import {
   encodeTrailer,
   parseSegmentFileName,
   readU64,
+  u32,
   segmentFileName,
 } from './format.js';
 import { LogIndex } from './log-index.js';
@@ -99,16 +100,16 @@ function hasZeroSector(buf: Buffer, a: number, b: number): boolean {
 function batchHeaderValid(buf: Buffer, p: number, limit: number, salt: number): boolean {
   return (
     p + BATCH_RECORD_SIZE <= limit &&
-    buf.readUInt32LE(p + 4) === 12 &&
+    u32(buf, p + 4) === 12 &&
     buf[p + RECORD_HEADER_SIZE] === KIND_BATCH &&
-    crc32(buf, p + 4, p + BATCH_RECORD_SIZE, salt) === buf.readUInt32LE(p)
+    crc32(buf, p + 4, p + BATCH_RECORD_SIZE, salt) === u32(buf, p)
   );
 }
 
 /** First 8-aligned offset in `[from, limit)` holding a valid BATCH record, or -1. */
 function findValidBatch(buf: Buffer, from: number, limit: number, salt: number): number {
   for (let p = align8(from); p + BATCH_RECORD_SIZE <= limit; p += 8) {
-    if (buf.readUInt32LE(p + 4) === 12 && batchHeaderValid(buf, p, limit, salt)) return p;
+    if (u32(buf, p + 4) === 12 && batchHeaderValid(buf, p, limit, salt)) return p;
   }
   return -1;
 }
@@ -131,7 +132,7 @@ function checkBatch(
       maybeTorn: true,
     };
   }
-  const len = buf.readUInt32LE(pos + 4);
+  const len = u32(buf, pos + 4);
   if (len !== 12) {
     // The 8-byte header sits inside one sector (batches are 8-aligned), so a torn write cannot
     // half-write it. If nothing follows it, it is noise in empty space, not a batch; otherwise
@@ -149,7 +150,7 @@ function checkBatch(
       maybeTorn: true,
     };
   }
-  if (verify && crc32(buf, pos + 4, pos + BATCH_RECORD_SIZE, salt) !== buf.readUInt32LE(pos)) {
+  if (verify && crc32(buf, pos + 4, pos + BATCH_RECORD_SIZE, salt) !== u32(buf, pos)) {
     // Torn only if the part of the record in the next sector never made it (is zero).
     const boundary = pos - (pos % SECTOR) + SECTOR;
     const torn =
@@ -167,8 +168,8 @@ function checkBatch(
       maybeTorn: false,
     };
   }
-  const batchLen = buf.readUInt32LE(pos + 12);
-  const count = buf.readUInt32LE(pos + 16);
+  const batchLen = u32(buf, pos + 12);
+  const count = u32(buf, pos + 16);
   const end = pos + batchLen;
   if (batchLen < BATCH_RECORD_SIZE || count === 0) {
     return {
@@ -184,10 +185,7 @@ function checkBatch(
       maybeTorn: true,
     };
   }
-  if (
-    batchLen < BATCH_RECORD_SIZE + BATCH_END_SIZE ||
-    buf.readUInt32LE(end - BATCH_END_SIZE) !== BATCH_END_MARK
-  ) {
+  if (batchLen < BATCH_RECORD_SIZE + BATCH_END_SIZE || u32(buf, end - BATCH_END_SIZE) !== BATCH_END_MARK) {
     return {
       bad: { offset: end - BATCH_END_SIZE, reason: 'batch end marker missing' },
       extent: end,
@@ -204,7 +202,7 @@ function checkBatch(
         maybeTorn: true,
       };
     }
-    const rlen = buf.readUInt32LE(r + 4);
+    const rlen = u32(buf, r + 4);
     const rend = r + RECORD_HEADER_SIZE + rlen;
     if (rlen === 0 || rend > recordsEnd) {
       return {
@@ -213,7 +211,7 @@ function checkBatch(
         maybeTorn: true,
       };
     }
-    if (verify && crc32(buf, r + 4, rend, salt) !== buf.readUInt32LE(r)) {
+    if (verify && crc32(buf, r + 4, rend, salt) !== u32(buf, r)) {
       return { bad: { offset: r, reason: 'record checksum mismatch' }, extent: end, maybeTorn: true };
     }
     const kind = buf[r + RECORD_HEADER_SIZE];
@@ -258,7 +256,7 @@ function scanSegment(
   let pos = SEGMENT_HEADER_SIZE;
   for (;;) {
     if (pos >= limit) return { kind: 'clean', end: pos };
-    const zeroHeader = pos + 8 <= limit && buf.readUInt32LE(pos) === 0 && buf.readUInt32LE(pos + 4) === 0;
+    const zeroHeader = pos + 8 <= limit && u32(buf, pos) === 0 && u32(buf, pos + 4) === 0;
     if (zeroHeader || (pos + 8 > limit && nonZeroEnd(buf, pos, limit) === pos)) {
       // The normal end of data: the rest must be zeros, or unreadable leftovers of a torn
       // write whose first sector never made it (so it holds no valid batch).
@@ -339,27 +337,43 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
   let earlierTorn: { file: string; bad: Bad } | undefined;
   const segments: Segment[] = [];
   const repairs: { seg: Segment; from: number; to: number; seal: number | undefined }[] = [];
-  let buf = Buffer.alloc(0);
   let writeOffset = SEGMENT_HEADER_SIZE;
   let runningCrc = 0;
 
-  try {
-    for (let i = 0; i < seqs.length; i++) {
-      const seq = seqs[i]!;
-      const p = path.join(dir, segmentFileName(seq));
-      const file = `wal/${segmentFileName(seq)}`;
-      const fd = await sfs.open(p, fs.constants.O_RDONLY);
+  // Read segment i + 1 (thread pool) while segment i is parsed (main thread): two buffers.
+  const spare: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+  type Loaded = { fd: number; size: number; got: number; buf: Buffer };
+  const load = async (i: number): Promise<Loaded> => {
+    const fd = await sfs.open(path.join(dir, segmentFileName(seqs[i]!)), fs.constants.O_RDONLY);
+    try {
       const { size } = await sfs.fstat(fd);
-      const seg = new Segment(seq, p, 0, size);
-      seg.fd = fd;
-      segments.push(seg);
-      if (buf.byteLength < size) buf = Buffer.allocUnsafe(size);
+      let buf = spare[i % 2]!;
+      if (buf.byteLength < size) buf = spare[i % 2] = Buffer.allocUnsafe(size);
       let got = 0;
       while (got < size) {
         const n = await sfs.read(fd, buf, got, size - got, got);
         if (n === 0) break;
         got += n;
       }
+      return { fd, size, got, buf };
+    } catch (e) {
+      await sfs.close(fd).catch(() => undefined);
+      throw e;
+    }
+  };
+  let next: Promise<Loaded> | undefined = load(0);
+
+  try {
+    for (let i = 0; i < seqs.length; i++) {
+      const seq = seqs[i]!;
+      const p = path.join(dir, segmentFileName(seq));
+      const file = `wal/${segmentFileName(seq)}`;
+      const { fd, size, got, buf } = await next!;
+      next = i + 1 < seqs.length ? load(i + 1) : undefined;
+      next?.catch(() => undefined);
+      const seg = new Segment(seq, p, 0, size);
+      seg.fd = fd;
+      segments.push(seg);
       if (got < size) throw new CorruptionError(file, got, 'file shrank while being read');
       const salt = decodeSegmentHeader(file, buf, size, seq);
       (seg as { salt: number }).salt = salt;
@@ -376,7 +390,7 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
         }
         applied = true;
         for (let r = start + BATCH_RECORD_SIZE; r < end - BATCH_END_SIZE;) {
-          const len = buf.readUInt32LE(r + 4);
+          const len = u32(buf, r + 4);
           const b = r + RECORD_HEADER_SIZE;
           const kind = buf[b];
           if (kind === KIND_ENTRY) {
@@ -468,6 +482,8 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
       }
     }
   } catch (e) {
+    const pending = await next?.catch(() => undefined);
+    if (pending !== undefined) await sfs.close(pending.fd).catch(() => undefined);
     for (const s of segments) if (s.fd !== undefined) await sfs.close(s.fd).catch(() => undefined);
     throw e;
   }
