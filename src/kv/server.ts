@@ -566,7 +566,7 @@ export class KvServer {
 /** A value as JSON: UTF-8 text when it is valid UTF-8, else base64 with `encoding`. */
 function valueJson(v: Uint8Array): { value: string; encoding?: 'base64' } {
   try {
-    return { value: new TextDecoder('utf-8', { fatal: true }).decode(v) };
+    return { value: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(v) };
   } catch {
     return { value: Buffer.from(v).toString('base64'), encoding: 'base64' };
   }
