@@ -191,9 +191,8 @@ export class FileStorage implements Storage {
   private warmCache(bytes: number): void {
     const ix = this.wal.index;
     if (ix.size === 0 || bytes <= 0) return;
-    // Estimate where the last `bytes` start: entries average at least the record overhead.
-    const guess = Math.max(1, Math.floor(bytes / 512));
-    const lo = Math.max(ix.baseIndex + 1, ix.last - guess + 1);
+    // Start about `bytes` before the end (the cache trims any excess from the front).
+    const lo = ix.tailStart(bytes);
     const out: Entry[] = [];
     this.wal.readEntries(lo, ix.last + 1, Infinity, out, 0);
     for (const e of out) this.cache.put(e);

@@ -138,6 +138,30 @@ export class LogIndex<S> {
     this.baseTerm = term;
   }
 
+  /**
+   * An index from which the entries up to `last` take roughly `bytes` on disk (judged by
+   * record offsets), for filling a cache of that size.
+   */
+  tailStart(bytes: number): Index {
+    let budget = bytes;
+    for (let r = this.runs.length - 1; r >= 0; r--) {
+      const run = this.runs[r]!;
+      if (run.n === 0) continue;
+      const lastOff = run.offs[run.n - 1]!;
+      let lo = 0;
+      let hi = run.n - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (lastOff - run.offs[mid]! <= budget) hi = mid;
+        else lo = mid + 1;
+      }
+      const span = lastOff - run.offs[lo]!;
+      if (lo > 0 || span >= budget) return Math.max(this.baseIndex + 1, run.first + lo);
+      budget -= span;
+    }
+    return this.baseIndex + 1;
+  }
+
   /** Whether `seg` still holds an entry above `index` that is part of the log. */
   holdsAbove(seg: S, index: Index): boolean {
     for (const r of this.runs) {

@@ -195,6 +195,19 @@ describe('reads', () => {
     await s.close();
   });
 
+  it('reopening fills the cache with the newest entries, whatever their size', async () => {
+    const dir = dirs.make();
+    const s = await FileStorage.open(dir, { segmentSize: 1 << 20, cacheBytes: 50_000 });
+    const written = range(1, 40, 1, 10_000);
+    await s.save({ entries: written });
+    await s.close();
+    const r = await FileStorage.open(dir, { segmentSize: 1 << 20, cacheBytes: 50_000 });
+    expect(r.entries(1, 41, Infinity).map((e) => e.data.byteLength)).toEqual(written.map(() => 10_000));
+    await r.save({ entries: range(41, 45, 1, 10_000) });
+    expect(r.entries(30, 46, Infinity).map((e) => e.index)).toEqual([...Array(16).keys()].map((k) => 30 + k));
+    await r.close();
+  });
+
   it('damage found by a later read is reported, not returned', async () => {
     const dir = dirs.make();
     const s = await FileStorage.open(dir, { segmentSize: 8192, cacheBytes: 0 });
