@@ -206,9 +206,21 @@ export class Raft {
     bcastAppend(this, false);
   }
 
-  /** True when this server may campaign: it votes in the configuration in force. */
+  /**
+   * True when this server may campaign: it votes in the configuration in force — or that
+   * configuration removes it but is not committed yet while it did vote in the committed one.
+   * Without the second case a removal could deadlock: if the server being removed holds the
+   * only copy of C_new, no one else can win (their logs are behind) and it would not try. It
+   * campaigns counting votes of C_new only (its own does not count), which is as safe as any
+   * election (§6: a leader need not be part of the configuration it manages).
+   */
   promotable(): boolean {
-    return this.tracker.isVoter(this.id) && this.log.unstable.snapshot === undefined;
+    if (this.log.unstable.snapshot !== undefined) return false;
+    if (this.tracker.isVoter(this.id)) return true;
+    if (this.currentConfIndex() <= this.log.committed) return false;
+    let committedConf: ConfState | undefined;
+    for (const p of this.confs) if (p.index <= this.log.committed) committedConf = p.conf;
+    return committedConf !== undefined && confHasVoter(committedConf, this.id);
   }
 
   // ---------------------------------------------------------------- sending

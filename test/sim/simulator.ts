@@ -2,6 +2,8 @@ import { isRaftError } from '../../src/errors.js';
 import type { RaftBugs } from '../../src/core/raft.js';
 import { describeEntry, describeMessage } from '../../src/core/describe.js';
 import type { Entry, Message, NodeId } from '../../src/core/messages.js';
+import { allMembers, encodeConfChange } from '../../src/core/membership.js';
+import type { ConfChange, ConfChangeItem } from '../../src/core/messages.js';
 import { SeededRand } from '../../src/core/rand.js';
 import { RawNode } from '../../src/core/raw-node.js';
 import type { Ready } from '../../src/core/ready.js';
@@ -52,6 +54,10 @@ export interface SimProfile {
   partitionRate: number;
   proposeRate: number;
   readRate: number;
+  /** Probability per step that the leader proposes a random membership change. */
+  membershipRate: number;
+  /** Servers that start outside the configuration (candidates for adding). */
+  spares: number;
 }
 
 export interface SimFailure {
@@ -121,6 +127,7 @@ export class Simulator {
   private readonly partitionRate: number;
   private readonly proposeRate: number;
   private readonly readRate: number;
+  private readonly membershipRate: number;
   private healed = false;
 
   constructor(readonly opts: SimOptions) {
@@ -143,7 +150,10 @@ export class Simulator {
       partitionRate: [0, 0.001, 0.005][r.intn(3)]!,
       proposeRate: [0.01, 0.05, 0.2][r.intn(3)]!,
       readRate: [0, 0.01, 0.05][r.intn(3)]!,
+      membershipRate: [0, 0.001, 0.005][r.intn(3)]!,
+      spares: 0,
     };
+    if (drawn.membershipRate > 0) drawn.spares = r.intn(Math.min(3, n - 1) + 1);
     const p: SimProfile = { ...drawn, ...opts.profile };
     const { preVote, checkQuorum, electionTicks, heartbeatTicks, maxInflightMsgs, maxSizePerMsg } = p;
     this.dropRate = p.dropRate;
@@ -153,14 +163,26 @@ export class Simulator {
     this.partitionRate = p.partitionRate;
     this.proposeRate = p.proposeRate;
     this.readRate = p.readRate;
+    this.membershipRate = p.membershipRate;
     this.shape =
       `nodes=${n} prevote=${preVote} checkquorum=${checkQuorum} election=${electionTicks} heartbeat=${heartbeatTicks} ` +
       `inflight=${maxInflightMsgs} msgbytes=${maxSizePerMsg} drop=${this.dropRate} dup=${this.dupRate} ` +
-      `delay=${this.maxDelay} crash=${this.crashRate} partition=${this.partitionRate}`;
+      `delay=${this.maxDelay} crash=${this.crashRate} partition=${this.partitionRate} ` +
+      `membership=${this.membershipRate} spares=${p.spares}`;
+    // The founding voters bootstrap the log with one membership entry (as RaftNode does);
+    // spares start empty and learn everything from the log once added.
+    const founders = this.ids.slice(0, n - p.spares);
+    const boot: Entry = {
+      term: 1,
+      index: 1,
+      type: 'conf',
+      data: encodeConfChange({ changes: founders.map((node) => ({ op: 'add-voter' as const, node })) }),
+    };
     for (const id of this.ids) {
-      const storage = new MemoryStorage({
-        conf: { voters: this.ids, outgoing: [], learners: [], learnersNext: [] },
-      });
+      const founder = founders.includes(id);
+      const storage = new MemoryStorage(
+        founder ? { hardState: { term: 1, vote: undefined, commit: 1 }, entries: [boot] } : {},
+      );
       const node: SimNode = {
         id,
         rn: undefined as unknown as RawNode,
@@ -394,6 +416,57 @@ export class Simulator {
     }
   }
 
+  /** The leader proposes a random membership change (simple or joint). */
+  private changeMembership(): void {
+    const leader = this.live().find((n) => n.rn.raft.role === 'leader');
+    if (!leader) return;
+    const r = this.rand;
+    const conf = leader.rn.raft.currentConf();
+    const members = allMembers(conf);
+    const outsiders = this.ids.filter((id) => !members.includes(id));
+    const pick = <T>(xs: readonly T[]): T | undefined =>
+      xs.length === 0 ? undefined : xs[r.intn(xs.length)];
+    const one = (): ConfChangeItem | undefined => {
+      switch (r.intn(4)) {
+        case 0: {
+          const x = pick(outsiders);
+          return x ? { op: 'add-learner', node: x } : undefined;
+        }
+        case 1: {
+          const x = pick([...conf.learners, ...outsiders]);
+          return x ? { op: 'add-voter', node: x } : undefined;
+        }
+        case 2: {
+          const x = pick(members);
+          return x ? { op: 'remove', node: x } : undefined;
+        }
+        default: {
+          const x = pick(conf.voters);
+          return x ? { op: 'add-learner', node: x } : undefined;
+        }
+      }
+    };
+    let cc: ConfChange;
+    if (r.float() < 0.3) {
+      const items = [one(), one()].filter((x): x is ConfChangeItem => x !== undefined);
+      const seen = new Set<string>();
+      cc = { changes: items.filter((i) => !seen.has(i.node) && seen.add(i.node)), joint: true };
+    } else {
+      const item = one();
+      if (!item) return;
+      cc = { changes: [item] };
+    }
+    if (cc.changes.length === 0) return;
+    try {
+      leader.rn.proposeConfChange(cc);
+      this.log(
+        `${leader.id} CONF ${cc.joint ? 'joint ' : ''}${cc.changes.map((c) => `${c.op} ${c.node}`).join(', ')}`,
+      );
+    } catch (e) {
+      if (!isRaftError(e)) throw e;
+    }
+  }
+
   // ------------------------------------------------------------------ the run
 
   private step(chaos: boolean): void {
@@ -427,6 +500,7 @@ export class Simulator {
         leader && this.rand.float() < 0.8 ? leader : live[this.rand.intn(Math.max(1, live.length))];
       if (target) this.propose(target);
     }
+    if (chaos && this.rand.float() < this.membershipRate) this.changeMembership();
     if (this.rand.float() < this.readRate) {
       const live = this.live();
       const target = live[this.rand.intn(Math.max(1, live.length))];
@@ -472,8 +546,9 @@ export class Simulator {
         }
         continue;
       }
-      // Done when every node applied the probe.
-      if ([...this.nodes.values()].every((n) => n.appliedIndex >= probe!.index)) return;
+      // Done when every member of the leader's configuration applied the probe.
+      const members = allMembers(leader.rn.raft.currentConf());
+      if (members.every((id) => this.node(id).appliedIndex >= probe!.index)) return;
     }
     if (!this.failure) {
       const state = [...this.nodes.values()]

@@ -1,3 +1,4 @@
+import { configFromLog } from './config-from-log.js';
 import { electionSafety } from './election-safety.js';
 import { leaderAppendOnly } from './leader-append-only.js';
 import { leaderCompleteness } from './leader-completeness.js';
@@ -15,6 +16,7 @@ export function allInvariants(): Invariant[] {
     leaderCompleteness(),
     stateMachineSafety(),
     readFreshness(),
+    configFromLog(),
   ];
 }
 
