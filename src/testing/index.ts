@@ -4,3 +4,5 @@
  */
 export { MemoryStorage } from '../storage/memory-storage.js';
 export { runStorageSuite, type StorageSuiteOptions } from './storage-suite.js';
+export { MemoryNetwork, MemoryTransport } from '../transport/memory-transport.js';
+export { runTransportSuite, everyMessageType } from './transport-suite.js';
