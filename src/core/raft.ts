@@ -538,16 +538,11 @@ export class Raft {
         this.refuse(m, new NotLeaderError(undefined));
         return;
       case 'app':
-        this.becomeFollower(m.term, m.from);
-        this.handleAppend(m);
-        return;
       case 'heartbeat':
-        this.becomeFollower(m.term, m.from);
-        this.handleHeartbeat(m);
-        return;
       case 'snap':
+        // The leader of our term: follow it, and honour its lease like any follower (§6).
         this.becomeFollower(m.term, m.from);
-        this.handleSnapshot(m);
+        this.stepFollower(m);
         return;
       case 'vote-resp':
       case 'prevote-resp': {
