@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Term } from '../../src/core/messages.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
@@ -22,7 +23,10 @@ const dirs = tmpDirs('crash');
 let child = '';
 
 beforeAll(() => {
-  child = bundleChild(path.join(import.meta.dirname, '../support/storage-child.ts'), dirs.make());
+  child = bundleChild(
+    path.join(path.dirname(fileURLToPath(import.meta.url)), '../support/storage-child.ts'),
+    dirs.make(),
+  );
 });
 afterAll(() => dirs.cleanup());
 

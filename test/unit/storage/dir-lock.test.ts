@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRaftError } from '../../../src/errors.js';
 import { DirLock } from '../../../src/storage/dir-lock.js';
@@ -11,7 +12,10 @@ import { tmpDirs } from '../../support/tmp-dirs.js';
 const dirs = tmpDirs('lock');
 let child = '';
 beforeAll(() => {
-  child = bundleChild(path.join(import.meta.dirname, '../../support/storage-child.ts'), dirs.make());
+  child = bundleChild(
+    path.join(path.dirname(fileURLToPath(import.meta.url)), '../../support/storage-child.ts'),
+    dirs.make(),
+  );
 });
 afterAll(() => dirs.cleanup());
 
