@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/results/', 'tsraft-data/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/results/', 'tsraft-data/', '.scratch/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
