@@ -87,6 +87,17 @@ export async function startKv(c: KvServeConfig): Promise<RunningKv> {
       },
     });
   const sm = new KvStateMachine();
+  // Members added at run time are reached at the peer URL recorded in the log.
+  sm.onMemberChange = (member, attrs) => {
+    if (member === c.name) return;
+    if (attrs?.peerUrl) {
+      try {
+        transport.addPeer(member, hostPort(attrs.peerUrl));
+      } catch (e) {
+        log('warn', 'bad-peer-url', { member, peerUrl: attrs.peerUrl, error: (e as Error).message });
+      }
+    }
+  };
   try {
     node = await RaftNode.start<KvResult>({
       id: c.name,

@@ -25,6 +25,10 @@ export interface KvServerOptions {
   readonly token?: string;
   readonly maxKeyBytes?: number;
   readonly maxValueBytes?: number;
+  /** A learner is promoted only when within this many entries of the leader's log. Default 1000. */
+  readonly promoteMaxLag?: number;
+  /** How long adding a voter waits for the new learner to catch up before promoting. Default 30 s. */
+  readonly catchUpTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -107,7 +111,16 @@ export class KvServer {
     const publish = (): void => {
       const cur = this.o.sm.members.get(this.o.name);
       if (cur?.clientUrl === this.clientUrl) return;
-      this.o.node.submit(this.command('member', this.o.name, enc.encode(this.clientUrl), -1, '', 0));
+      this.o.node.submit(
+        this.command(
+          'member',
+          this.o.name,
+          enc.encode(JSON.stringify({ clientUrl: this.clientUrl })),
+          -1,
+          '',
+          0,
+        ),
+      );
     };
     this.publishTimer = setInterval(publish, 500);
     publish();
@@ -165,6 +178,8 @@ export class KvServer {
         if (method !== 'GET')
           throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/kv (GET)`);
         status = await this.list(url, res);
+      } else if (path.startsWith('/v1/cluster/')) {
+        status = await this.clusterAdmin(req, res, path, method);
       } else if (path === '/v1/cluster') {
         if (method !== 'GET')
           throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/cluster (GET)`);
@@ -467,6 +482,164 @@ export class KvServer {
     );
   }
 
+  // ------------------------------------------------------------------ membership (§6)
+
+  private async readJson(req: http.IncomingMessage): Promise<{ raw: Buffer; body: Record<string, unknown> }> {
+    const raw = await this.readBody(req, 64 * 1024);
+    if (raw.length === 0) return { raw, body: {} };
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'BAD_JSON', 'the request body is not valid JSON');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new HttpError(400, 'BAD_JSON', 'the request body must be a JSON object');
+    }
+    return { raw, body: body as Record<string, unknown> };
+  }
+
+  private memberUrl(v: unknown, field: string, required: boolean): string | undefined {
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string') throw new HttpError(400, 'BAD_MEMBER', `${field} must be a URL string`);
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw new HttpError(400, 'BAD_MEMBER', `${field} is not a URL (e.g. http://127.0.0.1:2380)`);
+    }
+    if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.port) {
+      throw new HttpError(400, 'BAD_MEMBER', `${field} must be an http(s) URL with a port`);
+    }
+    return v;
+  }
+
+  private roleOf(name: string): 'voter' | 'learner' | undefined {
+    const c = this.o.node.status().conf;
+    if (c.voters.includes(name) || c.outgoing.includes(name)) return 'voter';
+    if (c.learners.includes(name) || c.learnersNext.includes(name)) return 'learner';
+    return undefined;
+  }
+
+  /** How far `name` is behind the leader's log (only known on the leader). */
+  private lag(name: string): number | undefined {
+    const s = this.o.node.status();
+    const p = s.progress?.get(name);
+    return p === undefined ? undefined : s.lastIndex - p.match;
+  }
+
+  private memberCommand(name: string, attrs: Record<string, unknown>): Uint8Array {
+    return this.command('member', name, enc.encode(JSON.stringify(attrs)), -1, '', 0);
+  }
+
+  /**
+   * `POST /v1/cluster/members`, `POST /v1/cluster/members/{name}/promote`,
+   * `DELETE /v1/cluster/members/{name}`, `POST /v1/cluster/leader`. Leader-only; a follower
+   * forwards them.
+   */
+  private async clusterAdmin(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    method: string,
+  ): Promise<number> {
+    const node = this.o.node;
+    const parts = path.split('/').slice(3); // ['members', name?, 'promote'?] or ['leader']
+    const route =
+      parts[0] === 'members' && parts.length === 1
+        ? 'add'
+        : parts[0] === 'members' && parts.length === 2
+          ? 'remove'
+          : parts[0] === 'members' && parts.length === 3 && parts[2] === 'promote'
+            ? 'promote'
+            : parts[0] === 'leader' && parts.length === 1
+              ? 'leader'
+              : undefined;
+    if (!route) throw new HttpError(404, 'NO_ROUTE', `no route for ${path}`);
+    const want = route === 'remove' ? 'DELETE' : 'POST';
+    if (method !== want)
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (${want})`);
+    const { raw, body } = await this.readJson(req);
+    if (!node.isLeader()) return this.forward(req, res, raw);
+    const nameOf = (v: unknown): string => {
+      if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(v)) {
+        throw new HttpError(400, 'BAD_MEMBER', 'name must be 1-64 letters, digits, ".", "_" or "-"');
+      }
+      return v;
+    };
+    switch (route) {
+      case 'add': {
+        const name = nameOf(body['name']);
+        const peerUrl = this.memberUrl(body['peerUrl'], 'peerUrl', true)!;
+        const clientUrl = this.memberUrl(body['clientUrl'], 'clientUrl', false);
+        const role = body['role'] ?? 'learner';
+        if (role !== 'learner' && role !== 'voter')
+          throw new HttpError(400, 'BAD_MEMBER', 'role must be learner or voter');
+        if (this.roleOf(name)) throw new HttpError(409, 'MEMBER_EXISTS', `${name} is already a member`);
+        // Record where it lives first, so every server can reach it once the change lands.
+        await node.propose(this.memberCommand(name, { peerUrl, ...(clientUrl ? { clientUrl } : {}) }));
+        // New servers join as learners: they catch up without affecting quorums.
+        let index = await node.proposeConfChange({ changes: [{ op: 'add-learner', node: name }] });
+        this.log('info', 'member-added', { name, role: 'learner', index });
+        if (role === 'voter') {
+          const maxLag = this.o.promoteMaxLag ?? 1000;
+          const deadline = Date.now() + (this.o.catchUpTimeoutMs ?? 30_000);
+          for (;;) {
+            const lag = this.lag(name);
+            if (lag !== undefined && lag <= maxLag) break;
+            if (!node.isLeader())
+              throw new RaftError('NOT_LEADER', 'lost leadership while the new member caught up');
+            if (Date.now() > deadline) {
+              throw new HttpError(
+                504,
+                'CATCH_UP_TIMEOUT',
+                `${name} was added as a learner but did not catch up in time; promote it later`,
+              );
+            }
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          index = await node.proposeConfChange({ changes: [{ op: 'add-voter', node: name }] });
+          this.log('info', 'member-promoted', { name, index });
+        }
+        return this.json(res, 201, { name, peerUrl, clientUrl: clientUrl ?? null, role, index });
+      }
+      case 'promote': {
+        const name = nameOf(decodeURIComponent(parts[1]!));
+        const r = this.roleOf(name);
+        if (!r) throw new HttpError(404, 'NO_MEMBER', `${name} is not a member`);
+        if (r === 'voter') throw new HttpError(409, 'NOT_A_LEARNER', `${name} is already a voter`);
+        const lag = this.lag(name);
+        const maxLag = this.o.promoteMaxLag ?? 1000;
+        if (lag === undefined || lag > maxLag) {
+          throw new HttpError(
+            409,
+            'LEARNER_LAGGING',
+            `${name} is ${lag ?? 'an unknown number of'} entries behind the leader (at most ${maxLag} allowed); try again once it catches up`,
+          );
+        }
+        const index = await node.proposeConfChange({ changes: [{ op: 'add-voter', node: name }] });
+        this.log('info', 'member-promoted', { name, index });
+        return this.json(res, 200, { name, role: 'voter', index });
+      }
+      case 'remove': {
+        const name = nameOf(decodeURIComponent(parts[1]!));
+        if (!this.roleOf(name)) throw new HttpError(404, 'NO_MEMBER', `${name} is not a member`);
+        const index = await node.proposeConfChange({ changes: [{ op: 'remove', node: name }] });
+        this.log('info', 'member-removed', { name, index });
+        // Forget its addresses too (best effort: the removal itself already committed).
+        if (node.isLeader())
+          await node.propose(this.memberCommand(name, { removed: true })).catch(() => undefined);
+        return this.json(res, 200, { name, removed: true, index });
+      }
+      case 'leader': {
+        const name = nameOf(body['name']);
+        if (this.roleOf(name) !== 'voter') throw new HttpError(400, 'BAD_MEMBER', `${name} is not a voter`);
+        await node.transferLeadership(name);
+        return this.json(res, 200, { leader: name });
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ cluster
 
   private cluster(): unknown {
@@ -476,7 +649,7 @@ export class KvServer {
       const p = s.progress?.get(name);
       members.push({
         name,
-        peerUrl: this.o.peerUrls.get(name) ?? null,
+        peerUrl: this.o.sm.members.get(name)?.peerUrl ?? this.o.peerUrls.get(name) ?? null,
         clientUrl: this.o.sm.members.get(name)?.clientUrl ?? null,
         role,
         ...(p ? { matchIndex: p.match } : {}),

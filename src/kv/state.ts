@@ -22,9 +22,14 @@ export type KvResult =
       readonly modIndex?: Index;
     };
 
-/** Published attributes of a cluster member (etcd publishes client URLs the same way). */
+/**
+ * Replicated attributes of a cluster member: where peers and clients reach it. Every member
+ * publishes its client URL through the log (as etcd does); adding a member records its peer
+ * URL before the membership change, so every server can reach it once it joins.
+ */
 export interface MemberAttrs {
-  readonly clientUrl: string;
+  readonly clientUrl?: string;
+  readonly peerUrl?: string;
 }
 
 interface Session {
@@ -52,6 +57,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   readonly members = new Map<string, MemberAttrs>();
   private logTime = 0;
   private lastExpiry = 0;
+  /** Called whenever a member's replicated attributes change (e.g. to tell the transport). */
+  onMemberChange: ((name: string, attrs: MemberAttrs | undefined) => void) | undefined;
   /** The index of the last command applied (for stale reads' X-Raft-Index). */
   appliedIndex: Index = 0;
 
@@ -132,7 +139,25 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return { ok: true, index, deleted: true };
       }
       case 'member': {
-        this.members.set(cmd.key, { clientUrl: new TextDecoder().decode(cmd.value) });
+        // The value is a JSON object of attributes to merge; `{"removed":true}` forgets the member.
+        let attrs: { clientUrl?: unknown; peerUrl?: unknown; removed?: unknown };
+        try {
+          attrs = JSON.parse(new TextDecoder().decode(cmd.value)) as typeof attrs;
+        } catch {
+          return { ok: false, index, code: 'BAD_COMMAND' };
+        }
+        if (attrs.removed === true) {
+          this.members.delete(cmd.key);
+        } else {
+          const prev = this.members.get(cmd.key) ?? {};
+          const next: MemberAttrs = {
+            ...prev,
+            ...(typeof attrs.clientUrl === 'string' ? { clientUrl: attrs.clientUrl } : {}),
+            ...(typeof attrs.peerUrl === 'string' ? { peerUrl: attrs.peerUrl } : {}),
+          };
+          this.members.set(cmd.key, next);
+        }
+        this.onMemberChange?.(cmd.key, this.members.get(cmd.key));
         return { ok: true, index };
       }
     }
@@ -218,7 +243,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.logTime = h.logTime;
     this.lastExpiry = h.lastExpiry;
     for (const [id, seq, result, lastSeen] of h.sessions) this.sessions.set(id, { seq, result, lastSeen });
-    for (const [name, m] of h.members) this.members.set(name, m);
+    for (const [name, m] of h.members) {
+      this.members.set(name, m);
+      this.onMemberChange?.(name, m);
+    }
     let o = 4 + hl;
     const dec = new TextDecoder();
     for (let i = 0; i < h.keys; i++) {
