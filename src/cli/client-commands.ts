@@ -177,6 +177,78 @@ export const CLIENT_COMMANDS: Readonly<Record<string, ClientCommand>> = {
       return EXIT.OK;
     },
   },
+  members: {
+    synopsis: 'members <list|add|promote|remove> [name]',
+    summary: 'list, add (as learner), promote and remove cluster members',
+    options: {
+      'peer-url': { type: 'string' },
+      'client-url': { type: 'string' },
+      voter: { type: 'boolean' },
+      ...JSON_OPTION,
+    },
+    optionsHelp: `  members list                                  same as status
+  members add <name> --peer-url URL [--client-url URL] [--voter]
+                                                join a new server as a learner (--voter: promote
+                                                it once it caught up); then start it with
+                                                tsraft serve --initial-cluster-state existing
+  members promote <name>                        make a caught-up learner a voter
+  members remove <name>                         remove a member (the leader too)
+  --json                                        print the server's JSON answer`,
+    minArgs: 1,
+    maxArgs: 2,
+    async run({ client, positionals, values, io, usage }) {
+      const [sub, name] = positionals;
+      const print = (r: unknown, text: string): number => {
+        io.stdout.write(values.json === true ? JSON.stringify(r) + '\n' : text);
+        return EXIT.OK;
+      };
+      if (sub === 'list') {
+        if (name !== undefined) throw new UsageError('members list takes no name', usage);
+        const c = await client.cluster();
+        return print(c, formatCluster(c));
+      }
+      if (sub !== 'add' && sub !== 'promote' && sub !== 'remove') {
+        throw new UsageError(
+          `unknown members subcommand ${JSON.stringify(sub)} (list, add, promote, remove)`,
+          usage,
+        );
+      }
+      if (name === undefined) throw new UsageError(`members ${sub} needs a member name`, usage);
+      if (sub === 'add') {
+        const peerUrl = values['peer-url'];
+        if (typeof peerUrl !== 'string') throw new UsageError('members add needs --peer-url URL', usage);
+        const clientUrl = values['client-url'];
+        const r = await client.addMember(name, peerUrl, {
+          role: values.voter === true ? 'voter' : 'learner',
+          ...(typeof clientUrl === 'string' ? { clientUrl } : {}),
+        });
+        return print(r, `OK ${name} added as ${r.role} index=${r.index}\n`);
+      }
+      if (sub === 'promote') {
+        const r = await client.promoteMember(name);
+        return print(r, `OK ${name} is now a voter index=${r.index}\n`);
+      }
+      const r = await client.removeMember(name);
+      return print(r, `OK ${name} removed index=${r.index}\n`);
+    },
+  },
+  transfer: {
+    synopsis: 'transfer <name>',
+    summary: 'hand leadership to the voter <name>',
+    options: { ...JSON_OPTION },
+    optionsHelp: '  --json                print {"leader":name}',
+    minArgs: 1,
+    maxArgs: 1,
+    async run({ client, positionals, values, io }) {
+      await client.transferLeader(positionals[0]!);
+      io.stdout.write(
+        values.json === true
+          ? JSON.stringify({ leader: positionals[0] }) + '\n'
+          : `OK leader is ${positionals[0]}\n`,
+      );
+      return EXIT.OK;
+    },
+  },
   status: {
     synopsis: 'status',
     summary: 'show the leader, term, indexes and members',

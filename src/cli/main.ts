@@ -23,7 +23,8 @@ Client commands:
   cas <key> <value>           compare-and-set: --prev-index N (0: only if absent)
   ls [prefix]                 list keys [--limit N] [--json]
   status                      show the leader, term, indexes and members
-  members                     add, promote and remove members (coming later)
+  members <sub> [name]        list, add, promote and remove members
+  transfer <name>             hand leadership to a voter
 
 ${GLOBAL_OPTIONS_HELP}
 
@@ -70,10 +71,6 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     if (command === 'dev') {
       const { devCommand } = await import('./dev.js');
       return await devCommand(rest);
-    }
-    if (command === 'members') {
-      out.stderr.write('error: tsraft members is not available yet\n');
-      return EXIT.USAGE;
     }
     if (CLIENT_COMMANDS[command] === undefined) {
       throw new UsageError(`unknown command ${JSON.stringify(command)}`, USAGE);

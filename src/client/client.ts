@@ -136,7 +136,7 @@ export interface HealthStatus {
 
 /** One request as the retry loop sees it. */
 interface Request extends CallOptions {
-  readonly method: 'GET' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'PUT' | 'DELETE' | 'POST';
   readonly path: string;
   readonly body?: Uint8Array;
   readonly headers?: Readonly<Record<string, string>>;
@@ -438,6 +438,84 @@ export class KvClient {
     } catch {
       return c;
     }
+  }
+
+  /**
+   * Membership (§6) and leadership administration, sent to the leader. `addMember` joins a
+   * server as a learner (with `role: 'voter'` the server promotes it once it caught up);
+   * `promoteMember` fails with `LEARNER_LAGGING` while the learner is behind. A `TIMEOUT` leaves
+   * the outcome unknown: check `cluster()`.
+   */
+  async addMember(
+    name: string,
+    peerUrl: string,
+    options: CallOptions & { readonly clientUrl?: string; readonly role?: 'learner' | 'voter' } = {},
+  ): Promise<{ name: string; role: string; index: number }> {
+    const body = {
+      name,
+      peerUrl,
+      role: options.role ?? 'learner',
+      ...(options.clientUrl ? { clientUrl: options.clientUrl } : {}),
+    };
+    return this.admin('/v1/cluster/members', 'POST', body, options) as Promise<{
+      name: string;
+      role: string;
+      index: number;
+    }>;
+  }
+
+  async promoteMember(
+    name: string,
+    options: CallOptions = {},
+  ): Promise<{ name: string; role: string; index: number }> {
+    return this.admin(
+      `/v1/cluster/members/${encodeURIComponent(name)}/promote`,
+      'POST',
+      {},
+      options,
+    ) as Promise<{
+      name: string;
+      role: string;
+      index: number;
+    }>;
+  }
+
+  async removeMember(name: string, options: CallOptions = {}): Promise<{ name: string; index: number }> {
+    return this.admin(
+      `/v1/cluster/members/${encodeURIComponent(name)}`,
+      'DELETE',
+      undefined,
+      options,
+    ) as Promise<{
+      name: string;
+      index: number;
+    }>;
+  }
+
+  /** Hands leadership to the voter `name`; resolves once it leads. */
+  async transferLeader(name: string, options: CallOptions = {}): Promise<void> {
+    await this.admin('/v1/cluster/leader', 'POST', { name }, options);
+  }
+
+  private async admin(
+    path: string,
+    method: 'POST' | 'DELETE',
+    body: unknown,
+    options: CallOptions,
+  ): Promise<unknown> {
+    const a = await this.send({
+      ...callOptions(options),
+      method,
+      path,
+      ...(body !== undefined
+        ? { body: utf8.encode(JSON.stringify(body)), headers: { 'content-type': 'application/json' } }
+        : {}),
+      toLeader: true,
+      discover: true,
+      write: true,
+    });
+    check(a);
+    return parseJson(a);
   }
 
   /**

@@ -41,10 +41,15 @@ export class ProcessCluster {
   private readonly root: string;
   private script = '';
 
+  /** Members n1..n`founders` bootstrap the cluster; later ones join with state `existing`. */
+  founders: number;
+
   constructor(
     readonly size: number,
     private readonly extraArgs: string[] = [],
+    founders?: number,
   ) {
+    this.founders = founders ?? size;
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsraft-cluster-'));
   }
 
@@ -73,7 +78,11 @@ export class ProcessCluster {
   /** Starts (or restarts) a member's process. */
   start(name: string): void {
     const m = this.member(name);
-    const cluster = this.members.map((x) => `${x.name}=${x.peerUrl}`).join(',');
+    const founder = this.members.indexOf(m) < this.founders;
+    const known = founder
+      ? this.members.slice(0, this.founders)
+      : [...this.members.slice(0, this.founders), m];
+    const cluster = known.map((x) => `${x.name}=${x.peerUrl}`).join(',');
     const proc = spawn(
       process.execPath,
       [
@@ -89,7 +98,7 @@ export class ProcessCluster {
         '--initial-cluster',
         cluster,
         '--initial-cluster-state',
-        'new',
+        founder ? 'new' : 'existing',
         '--log-level',
         'info',
         ...this.extraArgs,
@@ -105,8 +114,9 @@ export class ProcessCluster {
     proc.stderr?.on('data', keep);
   }
 
+  /** Starts every founding member. */
   startAll(): void {
-    for (const m of this.members) this.start(m.name);
+    for (const m of this.members.slice(0, this.founders)) this.start(m.name);
   }
 
   /** SIGKILL: no chance to flush anything. */
