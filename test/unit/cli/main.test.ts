@@ -247,9 +247,11 @@ describe('tsraft: client commands', () => {
     );
   });
 
-  it('members is announced but not available yet', async () => {
+  it('members needs a subcommand; an unknown one is a usage error', async () => {
     const r = await run('members');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/not available yet/);
+    const u = await run('members', 'frobnicate', 'x');
+    expect(u.code).toBe(2);
+    expect(u.err).toMatch(/unknown members subcommand/);
   });
 });
