@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RaftError } from '../errors.js';
 import { jsonLogger, type LogLevel } from '../node/logger.js';
-import { startKv, type KvServeConfig } from '../kv/run.js';
+import { UNSAFE_BUGS, startKv, type KvServeConfig, type UnsafeBug } from '../kv/run.js';
 
 export const SERVE_USAGE = `usage: tsraft serve [flags]
 
@@ -240,12 +240,32 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw e;
   }
   const log = jsonLogger(parsed.level, { member: parsed.config.name });
+  // Test-only: the fault suite switches on known bugs to prove it catches them.
+  const bugsEnv = process.env['TSRAFT_UNSAFE_TEST_BUGS'];
+  let unsafeBugs: Set<UnsafeBug> | undefined;
+  if (bugsEnv) {
+    unsafeBugs = new Set();
+    for (const b of bugsEnv.split(',')) {
+      if (!(UNSAFE_BUGS as readonly string[]).includes(b)) {
+        process.stderr.write(
+          `error: TSRAFT_UNSAFE_TEST_BUGS: unknown bug ${b} (${UNSAFE_BUGS.join(', ')})\n`,
+        );
+        return 2;
+      }
+      unsafeBugs.add(b as UnsafeBug);
+    }
+    log('warn', 'unsafe-test-bugs', {
+      bugs: [...unsafeBugs],
+      message: 'deliberate bugs are ON: this server is NOT safe',
+    });
+  }
   for (const w of parsed.warnings) log('warn', 'insecure-config', { message: w });
   let running;
   try {
     running = await startKv({
       ...parsed.config,
       logger: log,
+      ...(unsafeBugs ? { unsafeBugs } : {}),
       // Fail-stop: after a storage failure nothing more may be acknowledged; exit loudly.
       onFatal: (err) => {
         process.stderr.write(`fatal: ${err.message}\n`);

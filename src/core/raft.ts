@@ -63,6 +63,8 @@ export interface RaftBugs {
   commitPreviousTerm?: boolean;
   /** Grant every vote request in a term, not just the first. */
   doubleVote?: boolean;
+  /** Grant votes without §5.4.1's check that the candidate's log is at least as up to date. */
+  skipUpToDateCheck?: boolean;
 }
 
 /**
@@ -394,7 +396,9 @@ export class Raft {
       (m.type === 'prevote' && m.term > this.term) ||
       (this.bugs.doubleVote === true && m.type === 'vote');
     const respType = m.type === 'vote' ? 'vote-resp' : 'prevote-resp';
-    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+    const upToDate =
+      this.bugs.skipUpToDateCheck === true || this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (canVote && upToDate) {
       // A granted PreVote answers in the term asked for, so the candidate can count it.
       this.send({ type: respType, from: this.id, to: m.from, term: m.term, reject: false });
       if (m.type === 'vote') {

@@ -35,9 +35,22 @@ export interface KvServeConfig {
   readonly storage?: Storage;
   /** Use a given transport instead of TCP (tests). */
   readonly transport?: Transport;
+  /**
+   * Deliberate bugs, for the fault suite's teeth tests only (`TSRAFT_UNSAFE_TEST_BUGS`).
+   * @internal
+   */
+  readonly unsafeBugs?: ReadonlySet<UnsafeBug>;
   /** Called once if the node stops itself (storage failure): the process should exit. */
   readonly onFatal?: (err: Error) => void;
 }
+
+/** Known deliberate bugs (see {@link KvServeConfig.unsafeBugs}). */
+export type UnsafeBug = 'stale-reads' | 'ack-before-persist' | 'skip-up-to-date-check';
+export const UNSAFE_BUGS: readonly UnsafeBug[] = [
+  'stale-reads',
+  'ack-before-persist',
+  'skip-up-to-date-check',
+];
 
 /** A running KV server: the Raft node, the state machine and the HTTP API. */
 export interface RunningKv {
@@ -112,6 +125,14 @@ export async function startKv(c: KvServeConfig): Promise<RunningKv> {
         ...(c.heartbeatTicks !== undefined ? { heartbeatTicks: c.heartbeatTicks } : {}),
       },
       logger: log,
+      ...(c.unsafeBugs && c.unsafeBugs.size > 0
+        ? {
+            unsafeBugs: {
+              ackBeforePersist: c.unsafeBugs.has('ack-before-persist'),
+              skipUpToDateCheck: c.unsafeBugs.has('skip-up-to-date-check'),
+            },
+          }
+        : {}),
       onFatal: (err) => {
         log('error', 'fatal', { error: err.message });
         c.onFatal?.(err);
@@ -133,6 +154,7 @@ export async function startKv(c: KvServeConfig): Promise<RunningKv> {
     ...(c.clientTls ? { tls: c.clientTls } : {}),
     ...(c.clientToken !== undefined ? { token: c.clientToken } : {}),
     ...(c.maxValueBytes !== undefined ? { maxValueBytes: c.maxValueBytes } : {}),
+    ...(c.unsafeBugs?.has('stale-reads') ? { unsafeStaleReads: true } : {}),
     logger: log,
   });
   try {

@@ -30,6 +30,8 @@ export interface KvServerOptions {
   /** How long adding a voter waits for the new learner to catch up before promoting. Default 30 s. */
   readonly catchUpTimeoutMs?: number;
   readonly logger?: Logger;
+  /** Deliberate bug for the fault suite: answer linearizable reads from local state, no barrier. @internal */
+  readonly unsafeStaleReads?: boolean;
 }
 
 /** HTTP status for each error code (the one mapping table). */
@@ -413,7 +415,7 @@ export class KvServer {
 
   private async barrier(url: URL): Promise<void> {
     const c = url.searchParams.get('consistency') ?? 'linearizable';
-    if (c === 'stale') return;
+    if (c === 'stale' || this.o.unsafeStaleReads === true) return;
     if (c !== 'linearizable' && c !== 'lease') {
       throw new HttpError(400, 'BAD_PARAM', 'consistency must be linearizable, lease or stale');
     }

@@ -3,6 +3,7 @@ import type { RaftConfig } from '../core/config.js';
 import { decodeConfChange, encodeConfChange } from '../core/membership.js';
 import type { ConfChange, Entry, Index, Message, NodeId, Term } from '../core/messages.js';
 import { SeededRand } from '../core/rand.js';
+import type { RaftBugs } from '../core/raft.js';
 import { RawNode, type Status } from '../core/raw-node.js';
 import type { Ready } from '../core/ready.js';
 import type { Storage } from '../storage/storage.js';
@@ -33,6 +34,13 @@ export interface NodeOptions<R> {
   readonly logger?: Logger;
   /** Called once if the node stops itself (storage failure, broken invariant). */
   readonly onFatal?: (err: Error) => void;
+  /**
+   * Deliberate bugs, for the fault suite to prove it catches them. Never set in production.
+   * `ackBeforePersist`: send acknowledgements (votes, append acks) before the write, and write
+   * slowly, as a store that acknowledges before fsync would. Core bugs go to the core.
+   * @internal
+   */
+  readonly unsafeBugs?: { readonly ackBeforePersist?: boolean } & RaftBugs;
 }
 
 interface PendingProposal<R> {
@@ -133,6 +141,7 @@ export class RaftNode<R = unknown> {
       storage: s,
       applied: snap.meta.index,
     });
+    if (opts.unsafeBugs) rn.raft.bugs = { ...opts.unsafeBugs };
     const node = new RaftNode(opts, rn);
     await opts.transport.start((m) => node.onMessage(m));
     node.ticker = setInterval(() => node.onTick(), opts.tickMs ?? 50);
@@ -385,10 +394,13 @@ export class RaftNode<R = unknown> {
     const t = this.opts.transport;
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
     if (rd.messages.length > 0) t.send(rd.messages);
+    const early = this.opts.unsafeBugs?.ackBeforePersist === true;
+    if (early && rd.persistedMessages.length > 0) t.send(rd.persistedMessages);
     if (rd.mustSync) {
+      if (early && rd.entries.length > 0) await new Promise((r) => setTimeout(r, 20));
       await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
-    if (rd.persistedMessages.length > 0) t.send(rd.persistedMessages);
+    if (!early && rd.persistedMessages.length > 0) t.send(rd.persistedMessages);
     if (rd.snapshot) {
       await this.opts.stateMachine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;

@@ -43,6 +43,8 @@ export class ProcessCluster {
 
   /** Members n1..n`founders` bootstrap the cluster; later ones join with state `existing`. */
   founders: number;
+  /** Extra environment for the server processes (e.g. TSRAFT_UNSAFE_TEST_BUGS). */
+  env: Record<string, string> = {};
 
   constructor(
     readonly size: number,
@@ -103,7 +105,7 @@ export class ProcessCluster {
         'info',
         ...this.extraArgs,
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } },
     );
     m.proc = proc;
     const keep = (b: Buffer): void => {
