@@ -19,7 +19,7 @@ import { META_FILE, decodeMeta, writeMeta, type MetaState, type SnapshotRef } fr
 import { SnapshotStore } from './snapshot-store.js';
 import type { Storage, StorageUpdate } from './storage.js';
 import { TentativeLog, type LogView } from './tentative-log.js';
-import { SEGMENT_HEADER_SIZE, parseSegmentFileName, type WalOp } from './wal/format.js';
+import { SEGMENT_HEADER_SIZE, parseSegmentFileName } from './wal/format.js';
 import type { Segment } from './wal/segment.js';
 import { TailCache } from './wal/tail-cache.js';
 import { Wal, type WalWriteOptions } from './wal/wal.js';
@@ -369,13 +369,12 @@ export class FileStorage implements Storage {
         op.reject(e);
       }
     }
-    const ops: WalOp[] = [];
-    for (const a of accepted) for (const e of a.es) ops.push({ kind: 'entry', entry: e });
-    if (commit > this.hs.commit) ops.push({ kind: 'commit', commit });
-    if (ops.length > 0) {
+    const entries = accepted.filter((a) => a.es.length > 0).map((a) => a.es);
+    const newCommit = commit > this.hs.commit ? commit : undefined;
+    if (entries.length > 0 || newCommit !== undefined) {
       let res: Awaited<ReturnType<Wal['write']>>;
       try {
-        res = await this.wal.write(ops);
+        res = await this.wal.write({ entries, commit: newCommit });
       } catch (e) {
         this.fail(
           e,
@@ -480,10 +479,8 @@ export class FileStorage implements Storage {
     try {
       if (snapshot !== undefined) ref = await this.snaps.write(snapshot.meta, snapshot.data);
       await writeMeta(this.sfs, this.dir, { hardState: hs, snapshot: ref, base: newBase });
-      const ops: WalOp[] = [];
-      if (!keep) ops.push({ kind: 'reset', index: newBase.index, term: newBase.term });
-      for (const e of es) ops.push({ kind: 'entry', entry: e });
-      if (ops.length > 0) res = await this.wal.write(ops);
+      const reset = keep ? undefined : { index: newBase.index, term: newBase.term };
+      if (reset !== undefined || es.length > 0) res = await this.wal.write({ reset, entries: [es] });
     } catch (e) {
       this.fail(e, [op]);
       return;

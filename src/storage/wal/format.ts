@@ -61,15 +61,27 @@ export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** One thing a batch records. */
-export type WalOp =
-  | { readonly kind: 'entry'; readonly entry: Entry }
-  | { readonly kind: 'commit'; readonly commit: Index }
-  | { readonly kind: 'reset'; readonly index: Index; readonly term: Term };
+/**
+ * What one batch records, in this order: a RESET (the log was replaced by a snapshot), the
+ * entries (one group per save merged into the batch), a COMMIT.
+ */
+export interface WalBatch {
+  readonly reset?: { readonly index: Index; readonly term: Term } | undefined;
+  readonly entries: readonly (readonly Entry[])[];
+  readonly commit?: Index | undefined;
+}
 
-export function writeU64(buf: Buffer, off: number, v: number): void {
-  buf.writeUInt32LE(v % TWO_32, off);
-  buf.writeUInt32LE(Math.floor(v / TWO_32), off + 4);
+export function writeU64(buf: Uint8Array, off: number, v: number): void {
+  const lo = v % TWO_32;
+  const hi = (v - lo) / TWO_32;
+  buf[off] = lo & 0xff;
+  buf[off + 1] = (lo >>> 8) & 0xff;
+  buf[off + 2] = (lo >>> 16) & 0xff;
+  buf[off + 3] = lo >>> 24;
+  buf[off + 4] = hi & 0xff;
+  buf[off + 5] = (hi >>> 8) & 0xff;
+  buf[off + 6] = (hi >>> 16) & 0xff;
+  buf[off + 7] = hi >>> 24;
 }
 
 /** u32 at `off` (byte arithmetic: much cheaper than Buffer#readUInt32LE in hot loops). */
@@ -77,68 +89,79 @@ export function u32(buf: Uint8Array, off: number): number {
   return (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
 }
 
+function writeU32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v & 0xff;
+  buf[off + 1] = (v >>> 8) & 0xff;
+  buf[off + 2] = (v >>> 16) & 0xff;
+  buf[off + 3] = v >>> 24;
+}
+
 export function readU64(buf: Uint8Array, off: number): number {
   return u32(buf, off) + u32(buf, off + 4) * TWO_32;
 }
 
-/** Unpadded byte length of a batch holding `ops`. */
-export function batchLength(ops: readonly WalOp[]): number {
+/** Unpadded byte length of `batch`. */
+export function batchLength(batch: WalBatch): number {
   let n = BATCH_RECORD_SIZE + BATCH_END_SIZE;
-  for (const op of ops) {
-    n +=
-      op.kind === 'entry'
-        ? ENTRY_OVERHEAD + op.entry.data.byteLength
-        : op.kind === 'commit'
-          ? COMMIT_RECORD_SIZE
-          : RESET_RECORD_SIZE;
+  if (batch.reset !== undefined) n += RESET_RECORD_SIZE;
+  for (const group of batch.entries) {
+    for (const e of group) n += ENTRY_OVERHEAD + e.data.byteLength;
   }
+  if (batch.commit !== undefined) n += COMMIT_RECORD_SIZE;
   return n;
 }
 
 function seal(buf: Buffer, off: number, bodyLen: number, salt: number): void {
-  buf.writeUInt32LE(bodyLen, off + 4);
-  buf.writeUInt32LE(crc32(buf, off + 4, off + RECORD_HEADER_SIZE + bodyLen, salt), off);
+  writeU32(buf, off + 4, bodyLen);
+  writeU32(buf, off, crc32(buf, off + 4, off + RECORD_HEADER_SIZE + bodyLen, salt));
 }
 
 /**
  * Encode one batch for a segment with `salt`. Returns the padded bytes to write and, for each
- * ENTRY op in order, the offset of its record relative to the start of the batch.
+ * entry in order, the offset of its record relative to the start of the batch.
  */
-export function encodeBatch(ops: readonly WalOp[], salt: number): { buf: Buffer; entryOffsets: number[] } {
-  const len = batchLength(ops);
+export function encodeBatch(batch: WalBatch, salt: number): { buf: Buffer; entryOffsets: number[] } {
+  const len = batchLength(batch);
   const padded = align8(len);
   const buf = Buffer.allocUnsafe(padded);
   buf.fill(0, len);
   const entryOffsets: number[] = [];
   let p = BATCH_RECORD_SIZE;
-  for (const op of ops) {
+  let count = 0;
+  if (batch.reset !== undefined) {
     const b = p + RECORD_HEADER_SIZE;
-    if (op.kind === 'entry') {
-      const e = op.entry;
-      buf.writeUInt32LE(KIND_ENTRY | ((e.type === 'conf' ? 1 : 0) << 8), b);
+    writeU32(buf, b, KIND_RESET);
+    writeU64(buf, b + 4, batch.reset.index);
+    writeU64(buf, b + 12, batch.reset.term);
+    seal(buf, p, 20, salt);
+    p += RESET_RECORD_SIZE;
+    count++;
+  }
+  for (const group of batch.entries) {
+    for (const e of group) {
+      const b = p + RECORD_HEADER_SIZE;
+      writeU32(buf, b, KIND_ENTRY | ((e.type === 'conf' ? 1 : 0) << 8));
       writeU64(buf, b + 4, e.index);
       writeU64(buf, b + 12, e.term);
       buf.set(e.data, b + 20);
       seal(buf, p, 20 + e.data.byteLength, salt);
       entryOffsets.push(p);
       p += ENTRY_OVERHEAD + e.data.byteLength;
-    } else if (op.kind === 'commit') {
-      buf.writeUInt32LE(KIND_COMMIT, b);
-      writeU64(buf, b + 4, op.commit);
-      seal(buf, p, 12, salt);
-      p += COMMIT_RECORD_SIZE;
-    } else {
-      buf.writeUInt32LE(KIND_RESET, b);
-      writeU64(buf, b + 4, op.index);
-      writeU64(buf, b + 12, op.term);
-      seal(buf, p, 20, salt);
-      p += RESET_RECORD_SIZE;
+      count++;
     }
   }
-  buf.writeUInt32LE(BATCH_END_MARK, p);
-  buf.writeUInt32LE(KIND_BATCH, RECORD_HEADER_SIZE);
-  buf.writeUInt32LE(len, RECORD_HEADER_SIZE + 4);
-  buf.writeUInt32LE(ops.length, RECORD_HEADER_SIZE + 8);
+  if (batch.commit !== undefined) {
+    const b = p + RECORD_HEADER_SIZE;
+    writeU32(buf, b, KIND_COMMIT);
+    writeU64(buf, b + 4, batch.commit);
+    seal(buf, p, 12, salt);
+    p += COMMIT_RECORD_SIZE;
+    count++;
+  }
+  writeU32(buf, p, BATCH_END_MARK);
+  writeU32(buf, RECORD_HEADER_SIZE, KIND_BATCH);
+  writeU32(buf, RECORD_HEADER_SIZE + 4, len);
+  writeU32(buf, RECORD_HEADER_SIZE + 8, count);
   seal(buf, 0, 12, salt);
   return { buf, entryOffsets };
 }

@@ -12,7 +12,7 @@ import {
   decodeEntryAt,
   encodeBatch,
   encodeTrailer,
-  type WalOp,
+  type WalBatch,
 } from './format.js';
 import type { LogIndex } from './log-index.js';
 import { recoverWal } from './recovery.js';
@@ -97,14 +97,14 @@ export class Wal {
 
   /**
    * Append one batch with one write and one sync. Returns the segment and the file offset of
-   * each ENTRY op's record, in order. Throws the file system's error untouched on failure.
+   * each entry's record, in order. Throws the file system's error untouched on failure.
    */
-  async write(ops: readonly WalOp[]): Promise<{ seg: Segment; offsets: number[] }> {
-    const padded = align8(batchLength(ops));
+  async write(batch: WalBatch): Promise<{ seg: Segment; offsets: number[] }> {
+    const padded = align8(batchLength(batch));
     const room = this.opts.segmentSize - TRAILER_SIZE;
     if (this.writeOffset > SEGMENT_HEADER_SIZE && this.writeOffset + padded > room) await this.roll();
     const seg = this.active;
-    const { buf, entryOffsets } = encodeBatch(ops, seg.salt);
+    const { buf, entryOffsets } = encodeBatch(batch, seg.salt);
     const at = this.writeOffset;
     const { sfs } = this.opts;
     if (this.opts.io === 'sync') {

@@ -53,11 +53,13 @@ describe('record format', () => {
   it('a batch is 8-aligned, zero padded, and its entries decode with their checksums', () => {
     const data = new Uint8Array([1, 2, 3]);
     const { buf, entryOffsets } = encodeBatch(
-      [
-        { kind: 'entry', entry: { index: 2 ** 40, term: 7, type: 'conf', data } },
-        { kind: 'commit', commit: 5 },
-        { kind: 'entry', entry: { index: 2 ** 40 + 1, term: 8, type: 'normal', data: new Uint8Array() } },
-      ],
+      {
+        entries: [
+          [{ index: 2 ** 40, term: 7, type: 'conf', data }],
+          [{ index: 2 ** 40 + 1, term: 8, type: 'normal', data: new Uint8Array() }],
+        ],
+        commit: 5,
+      },
       777,
     );
     expect(buf.byteLength % 8).toBe(0);
