@@ -80,7 +80,7 @@ export async function startKv(c: KvServeConfig): Promise<RunningKv> {
   if (!c.initialCluster.has(c.name)) {
     throw new RaftError('CONFIG_INVALID', `--initial-cluster must name this member (${c.name})`);
   }
-  const storage = c.storage ?? (await FileStorage.open(path.resolve(c.dataDir)));
+  const storage = c.storage ?? (await FileStorage.open(path.resolve(c.dataDir), { io: 'async' }));
   const peers: Record<NodeId, string> = {};
   for (const [n, u] of c.initialCluster) if (n !== c.name) peers[n] = hostPort(u);
   let node: RaftNode<KvResult> | undefined;

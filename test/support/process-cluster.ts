@@ -45,6 +45,8 @@ export class ProcessCluster {
   founders: number;
   /** Extra environment for the server processes (e.g. TSRAFT_UNSAFE_TEST_BUGS). */
   env: Record<string, string> = {};
+  /** Extra node flags for the server processes (e.g. --cpu-prof). */
+  nodeArgs: string[] = [];
 
   constructor(
     readonly size: number,
@@ -88,6 +90,7 @@ export class ProcessCluster {
     const proc = spawn(
       process.execPath,
       [
+        ...this.nodeArgs,
         this.script,
         '--name',
         m.name,
