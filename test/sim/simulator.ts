@@ -8,6 +8,7 @@ import { SeededRand } from '../../src/core/rand.js';
 import { RawNode } from '../../src/core/raw-node.js';
 import type { Ready } from '../../src/core/ready.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
+import type { StorageUpdate } from '../../src/storage/storage.js';
 import { allInvariants, type Invariant } from './invariants/index.js';
 
 /**
@@ -35,6 +36,8 @@ export interface SimOptions {
   readonly trace?: boolean;
   /** Deliberate bugs to switch on (to prove the checks have teeth). @internal */
   readonly bugs?: RaftBugs;
+  /** Called with every batch a node makes durable (to mirror it into another store). */
+  readonly onPersist?: (node: NodeId, update: StorageUpdate) => void;
   /** Pin parts of the seed-drawn profile (e.g. a hostile one for the teeth tests). */
   readonly profile?: Partial<SimProfile>;
 }
@@ -314,6 +317,7 @@ export class Simulator {
       }
     }
     if (rd.hardState) s.setHardState(rd.hardState);
+    this.opts.onPersist?.(n.id, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     this.send(rd.persistedMessages);
     if (rd.snapshot) n.appliedIndex = rd.snapshot.meta.index;
     for (const e of rd.committedEntries) this.apply(n, e);
