@@ -213,6 +213,8 @@ export class RawNode {
     }
     r.msgs = [];
     r.msgsAfterPersist = [];
+    // The heartbeats of the newest read round are on their way now: later reads need a new one.
+    r.readOnly.open = false;
     const rd: Ready = {
       softState: softChanged ? soft : undefined,
       hardState: hardChanged ? hard : undefined,

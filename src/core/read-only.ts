@@ -36,6 +36,11 @@ export class ReadOnly {
   confirmedStart = Number.NEGATIVE_INFINITY;
   /** A read is waiting for a round later than the one in flight. */
   wantRound = false;
+  /**
+   * The newest round's heartbeats have not left yet (they are still in the batch being built):
+   * a read arriving now may join it, since the followers will answer messages sent after it.
+   */
+  open = false;
   readonly pending: PendingRead[] = [];
   private readonly starts = new Map<number, number>();
 
@@ -44,6 +49,7 @@ export class ReadOnly {
     this.confirmed = this.round;
     this.confirmedStart = Number.NEGATIVE_INFINITY;
     this.wantRound = false;
+    this.open = false;
     this.pending.length = 0;
     this.starts.clear();
   }
@@ -58,11 +64,16 @@ export class ReadOnly {
     this.round++;
     this.starts.set(this.round, now);
     this.wantRound = false;
+    this.open = true;
     return this.round;
   }
 
   /** Queues a read that needs a round started after now. Returns true if a round must start now. */
   add(read: Omit<PendingRead, 'round'>): boolean {
+    if (this.open && this.inFlight()) {
+      this.pending.push({ ...read, round: this.round });
+      return false;
+    }
     this.pending.push({ ...read, round: this.round + 1 });
     if (this.inFlight()) {
       this.wantRound = true;
