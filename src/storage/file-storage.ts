@@ -10,14 +10,23 @@ import {
   type HardState,
   type Index,
   type Snapshot,
+  type SnapshotMeta,
   type Term,
 } from '../core/messages.js';
 import { CorruptionError, RaftError } from '../errors.js';
 import { DirLock } from './dir-lock.js';
 import { fsyncDir, nodeFs, readAt, readWholeFile, unlinkIfExists, type StorageFs } from './fs.js';
 import { META_FILE, decodeMeta, writeMeta, type MetaState, type SnapshotRef } from './meta-file.js';
-import { SnapshotStore } from './snapshot-store.js';
-import type { Storage, StorageUpdate } from './storage.js';
+import { SnapshotSourceError, SnapshotStore, type SnapshotFileWriter } from './snapshot-store.js';
+import {
+  SNAPSHOT_CHUNK_BYTES,
+  type ReceivedSnapshot,
+  type SnapshotReader,
+  type SnapshotReceiver,
+  type SnapshotToSave,
+  type Storage,
+  type StorageUpdate,
+} from './storage.js';
 import { TentativeLog, type LogView } from './tentative-log.js';
 import { SEGMENT_HEADER_SIZE, parseSegmentFileName } from './wal/format.js';
 import type { Segment } from './wal/segment.js';
@@ -52,11 +61,37 @@ type Op =
   | { kind: 'save'; update: StorageUpdate; resolve: () => void; reject: (e: unknown) => void }
   | {
       kind: 'snapshot';
-      snapshot: Snapshot;
+      /** The snapshot file, already written (outside the queue). */
+      ref: SnapshotRef;
       compactTo: Index | undefined;
       resolve: () => void;
       reject: (e: unknown) => void;
     };
+
+/** Bytes received into a snapshot file of one FileStorage, not yet installed. */
+class FileReceivedSnapshot implements ReceivedSnapshot {
+  private discarded = false;
+  constructor(
+    readonly owner: FileStorage,
+    readonly ref: SnapshotRef,
+    private readonly remove: (file: string) => Promise<void>,
+  ) {}
+  get meta(): SnapshotMeta {
+    return this.ref.meta;
+  }
+  get size(): number {
+    return this.ref.size;
+  }
+  /** Installed: the file now belongs to the storage. */
+  adopt(): void {
+    this.discarded = true;
+  }
+  async discard(): Promise<void> {
+    if (this.discarded) return;
+    this.discarded = true;
+    await this.remove(this.ref.file!);
+  }
+}
 
 const MiB = 1024 * 1024;
 
@@ -87,7 +122,9 @@ const MiB = 1024 * 1024;
 export class FileStorage implements Storage {
   private hs: HardState;
   private snapRef: SnapshotRef;
-  private snapData: Uint8Array | undefined;
+  /** Snapshot files being read (file → readers); a superseded one is deleted after the last. */
+  private readonly pins = new Map<string, number>();
+  private readonly doomed = new Set<string>();
   private readonly cache: TailCache;
   private queue: Op[] = [];
   private draining = false;
@@ -253,14 +290,95 @@ export class FileStorage implements Storage {
     return out;
   }
 
+  /**
+   * The current snapshot. Its `data` is read from disk (synchronously, checked) only when
+   * accessed, and not kept: the core only forwards it, and the node streams snapshots with
+   * {@link readSnapshot} instead.
+   */
   snapshot(): Snapshot {
-    this.snapData ??= this.snaps.readDataSync(this.snapRef);
-    return { meta: this.snapRef.meta, data: this.snapData };
+    const ref = this.snapRef;
+    const snaps = this.snaps;
+    let data: Uint8Array | undefined;
+    return {
+      meta: ref.meta,
+      get data(): Uint8Array {
+        data ??= snaps.readDataSync(ref);
+        return data;
+      },
+    };
   }
 
   /** The current snapshot's data as a stream of chunks, checksum-checked as it is read. */
   snapshotStream(chunkSize?: number): Readable {
     return this.snaps.openStream(this.snapRef, chunkSize);
+  }
+
+  readSnapshot(chunkSize = SNAPSHOT_CHUNK_BYTES): SnapshotReader {
+    const ref = this.snapRef;
+    const file = ref.file;
+    if (file !== undefined) this.pins.set(file, (this.pins.get(file) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released || file === undefined) return;
+      released = true;
+      const n = (this.pins.get(file) ?? 1) - 1;
+      if (n > 0) {
+        this.pins.set(file, n);
+        return;
+      }
+      this.pins.delete(file);
+      if (this.doomed.delete(file)) void this.snaps.remove(file).catch(() => undefined);
+    };
+    const snaps = this.snaps;
+    return {
+      meta: ref.meta,
+      size: ref.size,
+      chunks: {
+        async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+          try {
+            if (released) throw new RaftError('STOPPED', 'the snapshot reader was closed');
+            yield* snaps.chunks(ref, chunkSize);
+          } finally {
+            release();
+          }
+        },
+      },
+      close: release,
+    };
+  }
+
+  receiveSnapshot(meta: SnapshotMeta): SnapshotReceiver {
+    const w: SnapshotFileWriter = this.snaps.create(meta);
+    let aborted = false;
+    return {
+      write: async (chunk) => {
+        if (this.closed) throw new RaftError('STOPPED', 'storage is closed');
+        await w.write(chunk);
+      },
+      finish: async () => {
+        if (this.closed) throw new RaftError('STOPPED', 'storage is closed');
+        const ref = await w.finish();
+        if (aborted) {
+          await this.snaps.remove(ref.file!).catch(() => undefined);
+          throw new RaftError('STOPPED', 'the snapshot receiver was aborted');
+        }
+        return new FileReceivedSnapshot(this, ref, (f) => this.snaps.remove(f));
+      },
+      abort: async () => {
+        aborted = true;
+        await w.abort();
+      },
+    };
+  }
+
+  /** Delete a snapshot file that is no longer current, once no reader holds it. */
+  private async retire(file: string | undefined): Promise<void> {
+    if (file === undefined) return;
+    if (this.pins.has(file)) {
+      this.doomed.add(file);
+      return;
+    }
+    await this.snaps.remove(file);
   }
 
   /** The write error that stopped this storage, if one did. */
@@ -279,9 +397,23 @@ export class FileStorage implements Storage {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'save', update, resolve, reject }));
   }
 
-  saveSnapshot(snapshot: Snapshot, compactTo?: Index): Promise<void> {
+  async saveSnapshot(snapshot: SnapshotToSave, compactTo?: Index): Promise<void> {
+    if (this.closed) throw new RaftError('STOPPED', 'storage is closed');
+    if (this.failure !== undefined) throw this.failure;
+    // The bytes are written outside the write queue, so appends keep flowing meanwhile; only
+    // recording the file (one meta write) and compacting wait their turn.
+    let ref: SnapshotRef;
+    try {
+      ref = await this.snaps.write(snapshot.meta, snapshot.data);
+    } catch (e) {
+      if (e instanceof SnapshotSourceError) throw e.error;
+      const err = new Promise<void>((resolve, reject) => {
+        this.fail(e, [{ kind: 'save', update: { entries: [] }, resolve, reject }]);
+      });
+      return err;
+    }
     return new Promise((resolve, reject) =>
-      this.enqueue({ kind: 'snapshot', snapshot, compactTo, resolve, reject }),
+      this.enqueue({ kind: 'snapshot', ref, compactTo, resolve, reject }),
     );
   }
 
@@ -297,12 +429,9 @@ export class FileStorage implements Storage {
   }
 
   private enqueue(op: Op): void {
-    if (this.closed) {
-      op.reject(new RaftError('STOPPED', 'storage is closed'));
-      return;
-    }
-    if (this.failure !== undefined) {
-      op.reject(this.failure);
+    if (this.closed || this.failure !== undefined) {
+      if (op.kind === 'snapshot') void this.snaps.remove(op.ref.file!).catch(() => undefined);
+      op.reject(this.failure ?? new RaftError('STOPPED', 'storage is closed'));
       return;
     }
     this.queue.push(op);
@@ -406,15 +535,22 @@ export class FileStorage implements Storage {
   private async writeOne(op: Op): Promise<void> {
     const ix = this.wal.index;
     // Plan (validation only; a rejection here is the caller's error, not the disk's).
-    let snapshot: Snapshot | undefined;
+    /** The snapshot file to record as current, if any. */
+    let ref: SnapshotRef | undefined;
+    /** A file written for this op that will not be recorded (removed afterwards). */
+    let unused: SnapshotRef | undefined;
+    let received: FileReceivedSnapshot | undefined;
+    /** Snapshot bytes given in memory, to write before recording them. */
+    let writeData: Uint8Array | undefined;
     let keep = true;
     let newBase = { index: ix.baseIndex, term: ix.baseTerm };
     let hs = this.hs;
     let es: readonly Entry[] = [];
     try {
       if (op.kind === 'snapshot') {
-        const m = op.snapshot.meta;
+        const m = op.ref.meta;
         const to = Math.min(op.compactTo ?? m.index, m.index);
+        unused = op.ref;
         if (m.index > this.snapRef.meta.index) {
           // A snapshot no newer than the current one is not recorded (the compaction still is).
           if (m.index > ix.last) {
@@ -429,22 +565,36 @@ export class FileStorage implements Storage {
               `snapshot term ${m.term} differs from the log's term ${ix.term(m.index)} at ${m.index}`,
             );
           }
-          snapshot = op.snapshot;
+          ref = op.ref;
+          unused = undefined;
         }
         if (to > ix.last)
           throw new RaftError('INVARIANT', `compaction to ${to} is beyond the last index ${ix.last}`);
         if (to > ix.baseIndex) newBase = { index: to, term: ix.term(to) };
-        if (snapshot === undefined && to <= ix.baseIndex) {
+        if (ref === undefined && to <= ix.baseIndex) {
+          await this.snaps.remove(op.ref.file!).catch(() => undefined);
           op.resolve();
           return;
         }
       } else {
         const u = op.update;
         let view = this.durableView();
+        if (u.received !== undefined) {
+          if (!(u.received instanceof FileReceivedSnapshot) || u.received.owner !== this) {
+            throw new RaftError('INVARIANT', 'received snapshot bytes belong to another storage');
+          }
+          if (
+            u.snapshot === undefined ||
+            u.snapshot.meta.index !== u.received.meta.index ||
+            u.snapshot.meta.term !== u.received.meta.term
+          ) {
+            throw new RaftError('INVARIANT', 'received snapshot bytes do not match the snapshot saved');
+          }
+          received = u.received;
+        }
         // A snapshot no newer than the current one is ignored (the rest of the update applies).
         if (u.snapshot !== undefined && u.snapshot.meta.index > this.snapRef.meta.index) {
           const m = u.snapshot.meta;
-          snapshot = u.snapshot;
           keep = m.index >= ix.baseIndex && m.index <= ix.last && ix.term(m.index) === m.term;
           newBase = { index: m.index, term: m.term };
           view = {
@@ -452,6 +602,10 @@ export class FileStorage implements Storage {
             last: keep ? ix.last : m.index,
             term: (i) => (i === m.index ? m.term : ix.term(i)),
           };
+          if (received === undefined) writeData = u.snapshot.data;
+          else ref = received.ref;
+        } else if (received !== undefined) {
+          unused = received.ref;
         }
         if (u.hardState !== undefined) {
           if (u.hardState.term < this.hs.term) {
@@ -469,16 +623,20 @@ export class FileStorage implements Storage {
         es = new TentativeLog(view).accept(u.entries);
       }
     } catch (e) {
+      if (op.kind === 'snapshot') await this.snaps.remove(op.ref.file!).catch(() => undefined);
       op.reject(e);
       return;
     }
 
     // Execute: snapshot file, then meta (the commit point of a snapshot or a vote), then WAL.
-    let ref = this.snapRef;
+    const old = this.snapRef;
     let res: Awaited<ReturnType<Wal['write']>> | undefined;
     try {
-      if (snapshot !== undefined) ref = await this.snaps.write(snapshot.meta, snapshot.data);
-      await writeMeta(this.sfs, this.dir, { hardState: hs, snapshot: ref, base: newBase });
+      if (writeData !== undefined && op.kind === 'save') {
+        ref = await this.snaps.write(op.update.snapshot!.meta, writeData);
+      }
+      received?.adopt();
+      await writeMeta(this.sfs, this.dir, { hardState: hs, snapshot: ref ?? old, base: newBase });
       const reset = keep ? undefined : { index: newBase.index, term: newBase.term };
       if (reset !== undefined || es.length > 0) res = await this.wal.write({ reset, entries: [es] });
     } catch (e) {
@@ -490,29 +648,26 @@ export class FileStorage implements Storage {
     if (op.kind === 'snapshot') {
       ix.compact(newBase.index);
       this.cache.compact(newBase.index);
-    }
-    if (snapshot !== undefined) {
-      if (op.kind === 'snapshot') {
-        // Compacted above.
-      } else if (keep) {
+    } else if (ref !== undefined) {
+      if (keep) {
         ix.compact(newBase.index);
         this.cache.compact(newBase.index);
       } else {
         ix.reset(newBase.index, newBase.term);
         this.cache.clear(newBase.index + 1);
       }
-      this.snapRef = ref;
-      this.snapData = snapshot.data;
     }
+    if (ref !== undefined) this.snapRef = ref;
     if (res !== undefined) this.applyEntries([{ es }], res);
     this.hs = hs;
 
-    // Clean up: old snapshot files (only now that the new one is durable and recorded) and
+    // Clean up: the old snapshot file (only now that the new one is durable and recorded) and
     // segments wholly below the compaction point. The update itself is already durable, so
     // a failure here stops later writes but does not fail this one.
-    if (snapshot !== undefined || op.kind === 'snapshot') {
+    if (ref !== undefined || op.kind === 'snapshot' || unused !== undefined) {
       try {
-        await this.snaps.prune(ref.file);
+        if (ref !== undefined && ref.file !== old.file) await this.retire(old.file);
+        if (unused !== undefined) await this.snaps.remove(unused.file!);
         await this.wal.dropCompacted();
       } catch (e) {
         this.fail(e, []);

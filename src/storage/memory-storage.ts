@@ -7,10 +7,21 @@ import {
   type HardState,
   type Index,
   type Snapshot,
+  type SnapshotMeta,
   type Term,
 } from '../core/messages.js';
 import { RaftError } from '../errors.js';
-import type { Storage, StorageUpdate } from './storage.js';
+import {
+  SNAPSHOT_CHUNK_BYTES,
+  collectSnapshotData,
+  concatBytes,
+  type ReceivedSnapshot,
+  type SnapshotReader,
+  type SnapshotReceiver,
+  type SnapshotToSave,
+  type Storage,
+  type StorageUpdate,
+} from './storage.js';
 import { TentativeLog, type LogView } from './tentative-log.js';
 
 /** The durable state of a {@link MemoryStorage}, as `dump()` gives it and `from()` takes it. */
@@ -30,6 +41,21 @@ export interface MemoryStorageOptions {
   readonly entries?: readonly Entry[];
   /** Membership when no snapshot is given (bootstrap). */
   readonly conf?: ConfState;
+}
+
+/** Snapshot bytes received into a MemoryStorage. */
+class MemoryReceivedSnapshot implements ReceivedSnapshot {
+  constructor(
+    readonly owner: MemoryStorage,
+    readonly meta: SnapshotMeta,
+    readonly data: Uint8Array,
+  ) {}
+  get size(): number {
+    return this.data.byteLength;
+  }
+  discard(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /**
@@ -257,6 +283,17 @@ export class MemoryStorage implements Storage {
   save(update: StorageUpdate): Promise<void> {
     try {
       this.checkWritable();
+      if (update.received !== undefined) {
+        const r = update.received;
+        if (!(r instanceof MemoryReceivedSnapshot) || r.owner !== this) {
+          throw new RaftError('INVARIANT', 'received snapshot bytes belong to another storage');
+        }
+        const sn = update.snapshot;
+        if (sn === undefined || sn.meta.index !== r.meta.index || sn.meta.term !== r.meta.term) {
+          throw new RaftError('INVARIANT', 'received snapshot bytes do not match the snapshot saved');
+        }
+        return this.save({ ...update, snapshot: { meta: sn.meta, data: r.data }, received: undefined });
+      }
       // Validate everything before changing anything, so a rejected save changes nothing.
       if (update.hardState !== undefined && update.hardState.term < this.hs.term) {
         throw new RaftError(
@@ -283,13 +320,61 @@ export class MemoryStorage implements Storage {
     }
   }
 
-  saveSnapshot(snapshot: Snapshot, compactTo?: Index): Promise<void> {
-    try {
-      this.createSnapshot(snapshot, compactTo);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
+  saveSnapshot(snapshot: SnapshotToSave, compactTo?: Index): Promise<void> {
+    const data = snapshot.data;
+    if (data instanceof Uint8Array) {
+      try {
+        this.createSnapshot({ meta: snapshot.meta, data }, compactTo);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
+    // A stream: collect it (appends may happen meanwhile, as with FileStorage), then record.
+    return collectSnapshotData(data).then((bytes) => {
+      this.createSnapshot({ meta: snapshot.meta, data: bytes }, compactTo);
+    });
+  }
+
+  readSnapshot(chunkSize = SNAPSHOT_CHUNK_BYTES): SnapshotReader {
+    const snap = this.snap;
+    return {
+      meta: snap.meta,
+      size: snap.data.byteLength,
+      chunks: {
+        async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+          const d = snap.data;
+          for (let o = 0; o < d.byteLength; o += chunkSize) {
+            yield d.subarray(o, Math.min(d.byteLength, o + chunkSize));
+          }
+        },
+      },
+      close: () => undefined,
+    };
+  }
+
+  receiveSnapshot(meta: SnapshotMeta): SnapshotReceiver {
+    const parts: Uint8Array[] = [];
+    let done = false;
+    return {
+      write: (chunk) => {
+        if (done) return Promise.reject(new RaftError('INVARIANT', 'write after finish or abort'));
+        parts.push(chunk.slice());
+        return Promise.resolve();
+      },
+      finish: () => {
+        if (done) {
+          return Promise.reject(new RaftError('STOPPED', 'the snapshot receiver was aborted or finished'));
+        }
+        done = true;
+        return Promise.resolve(new MemoryReceivedSnapshot(this, meta, concatBytes(parts)));
+      },
+      abort: () => {
+        done = true;
+        parts.length = 0;
+        return Promise.resolve();
+      },
+    };
   }
 
   close(): Promise<void> {

@@ -51,6 +51,112 @@ function decodeHeader(file: string, h: Buffer): { metaLen: number; dataLen: numb
   return { metaLen: h.readUInt32LE(12), dataLen: readU64(h, 16) };
 }
 
+/** An error thrown by the stream of bytes being saved (the state machine's), not by the disk. */
+export class SnapshotSourceError extends Error {
+  override name = 'SnapshotSourceError';
+  constructor(readonly error: unknown) {
+    super(`reading the snapshot to save failed: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Writes one snapshot file from chunks pushed into it (see {@link SnapshotStore.create}). The
+ * temporary file is opened on the first write.
+ */
+export class SnapshotFileWriter {
+  private fd: number | undefined;
+  private opening: Promise<number> | undefined;
+  private pos = HEADER;
+  private size = 0;
+  private crc = 0;
+  private done = false;
+  private readonly metaBytes: Buffer;
+  private readonly final: string;
+  private readonly tmp: string;
+
+  constructor(
+    private readonly sfs: StorageFs,
+    private readonly dir: string,
+    readonly meta: SnapshotMeta,
+  ) {
+    this.metaBytes = Buffer.from(
+      JSON.stringify({ index: meta.index, term: meta.term, conf: meta.conf }),
+      'utf8',
+    );
+    this.crc = crc32(this.metaBytes);
+    const name = `${String(meta.index).padStart(20, '0')}-${String(meta.term).padStart(20, '0')}-${randomBytes(4).toString('hex')}.snap`;
+    this.final = path.join(dir, name);
+    this.tmp = `${this.final}.tmp`;
+  }
+
+  /** Bytes written so far. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  private async file(): Promise<number> {
+    if (this.fd !== undefined) return this.fd;
+    this.opening ??= (async () => {
+      const fd = await this.sfs.open(
+        this.tmp,
+        fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL,
+      );
+      this.fd = fd;
+      await writeFully(this.sfs, fd, this.metaBytes, this.pos);
+      this.pos += this.metaBytes.byteLength;
+      return fd;
+    })();
+    return this.opening;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.done) throw new RaftError('INVARIANT', 'write after the snapshot file was finished');
+    const fd = await this.file();
+    if (chunk.byteLength === 0) return;
+    const at = this.pos;
+    this.pos += chunk.byteLength;
+    this.size += chunk.byteLength;
+    this.crc = crc32(chunk, 0, chunk.byteLength, this.crc);
+    await writeFully(this.sfs, fd, chunk, at);
+  }
+
+  /** Checksum, header, fsync, rename, fsync the directory: the file is complete and durable. */
+  async finish(): Promise<SnapshotRef> {
+    if (this.done) throw new RaftError('INVARIANT', 'the snapshot file was already finished');
+    const fd = await this.file();
+    this.done = true;
+    try {
+      const tail = Buffer.alloc(4);
+      tail.writeUInt32LE(this.crc);
+      await writeFully(this.sfs, fd, tail, this.pos);
+      await writeFully(this.sfs, fd, encodeHeader(this.metaBytes.byteLength, this.size), 0);
+      await this.sfs.fsync(fd);
+    } finally {
+      this.fd = undefined;
+      await this.sfs.close(fd);
+    }
+    await this.sfs.rename(this.tmp, this.final);
+    await fsyncDir(this.sfs, this.dir);
+    return { meta: this.meta, file: path.basename(this.final), size: this.size, crc: this.crc };
+  }
+
+  /** Close and remove the temporary file. */
+  async abort(): Promise<void> {
+    this.done = true;
+    const opening = this.opening;
+    if (opening !== undefined) {
+      const fd = await opening.catch(() => undefined);
+      if (fd !== undefined && this.fd === fd) {
+        this.fd = undefined;
+        await this.sfs.close(fd).catch(() => undefined);
+      }
+    }
+    await unlinkIfExists(this.sfs, this.tmp).catch(() => undefined);
+  }
+}
+
 function sameMeta(a: SnapshotMeta, b: SnapshotMeta): boolean {
   return a.index === b.index && a.term === b.term && JSON.stringify(a.conf) === JSON.stringify(b.conf);
 }
@@ -69,45 +175,48 @@ export class SnapshotStore {
   }
 
   /**
-   * Write a snapshot durably under a new name (temp file, fsync, rename, fsync the directory)
-   * and return a reference to it. `data` may be bytes or a stream of chunks (as received over
-   * the network); either way nothing else refers to the file until the caller records it.
+   * Start writing a snapshot under a new name: chunks go to `<name>.tmp`; `finish()` writes the
+   * checksum and header, fsyncs, renames and fsyncs the directory, and returns a reference.
+   * Nothing refers to the file until the caller records it (an unrecorded file is garbage the
+   * next open removes). Writes must not overlap: await each before the next.
+   */
+  create(meta: SnapshotMeta): SnapshotFileWriter {
+    return new SnapshotFileWriter(this.sfs, this.dir, meta);
+  }
+
+  /**
+   * Write a snapshot durably under a new name and return a reference to it. `data` may be bytes
+   * or a stream of chunks (a state machine's incremental snapshot); an error thrown by the
+   * stream is rethrown wrapped in a {@link SnapshotSourceError} (not a disk error).
    */
   async write(meta: SnapshotMeta, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<SnapshotRef> {
-    const metaBytes = Buffer.from(
-      JSON.stringify({ index: meta.index, term: meta.term, conf: meta.conf }),
-      'utf8',
-    );
-    const name = `${String(meta.index).padStart(20, '0')}-${String(meta.term).padStart(20, '0')}-${randomBytes(4).toString('hex')}.snap`;
-    const final = path.join(this.dir, name);
-    const tmp = `${final}.tmp`;
-    const fd = await this.sfs.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL);
-    let size = 0;
-    let crc = 0;
+    const w = this.create(meta);
     try {
-      let pos = HEADER;
-      await writeFully(this.sfs, fd, metaBytes, pos);
-      pos += metaBytes.byteLength;
-      crc = crc32(metaBytes);
-      const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> =
-        data instanceof Uint8Array ? [data] : data;
-      for await (const c of chunks) {
-        await writeFully(this.sfs, fd, c, pos);
-        pos += c.byteLength;
-        size += c.byteLength;
-        crc = crc32(c, 0, c.byteLength, crc);
+      if (data instanceof Uint8Array) {
+        await w.write(data);
+      } else {
+        const it = data[Symbol.asyncIterator]();
+        for (;;) {
+          let r: IteratorResult<Uint8Array>;
+          try {
+            r = await it.next();
+          } catch (e) {
+            throw new SnapshotSourceError(e);
+          }
+          if (r.done === true) break;
+          await w.write(r.value);
+        }
       }
-      const tail = Buffer.alloc(4);
-      tail.writeUInt32LE(crc);
-      await writeFully(this.sfs, fd, tail, pos);
-      await writeFully(this.sfs, fd, encodeHeader(metaBytes.byteLength, size), 0);
-      await this.sfs.fsync(fd);
-    } finally {
-      await this.sfs.close(fd);
+      return await w.finish();
+    } catch (e) {
+      await w.abort().catch(() => undefined);
+      throw e;
     }
-    await this.sfs.rename(tmp, final);
-    await fsyncDir(this.sfs, this.dir);
-    return { meta, file: name, size, crc };
+  }
+
+  /** Delete one snapshot file (no longer current). */
+  async remove(file: string): Promise<void> {
+    await unlinkIfExists(this.sfs, path.join(this.dir, file));
   }
 
   /** Check a snapshot file end to end against its reference; throws CorruptionError. */
@@ -176,37 +285,40 @@ export class SnapshotStore {
   }
 
   /**
-   * The snapshot's data as a stream of chunks (for sending it in pieces). The checksum is
-   * checked as the bytes go by; a mismatch ends the stream with a CorruptionError.
+   * The snapshot's data as chunks (for sending it in pieces, or restoring from it). The checksum
+   * is checked as the bytes go by; a mismatch ends the iteration with a CorruptionError.
    */
-  openStream(ref: SnapshotRef, chunkSize = CHUNK): Readable {
+  async *chunks(ref: SnapshotRef, chunkSize = CHUNK): AsyncGenerator<Uint8Array> {
+    if (ref.file === undefined) return;
     const sfs = this.sfs;
-    const p = ref.file === undefined ? undefined : path.join(this.dir, ref.file);
-    const file = ref.file === undefined ? '' : this.label(ref.file);
-    async function* chunks(): AsyncGenerator<Uint8Array> {
-      if (p === undefined) return;
-      const fd = await sfs.open(p, fs.constants.O_RDONLY);
-      try {
-        const { metaLen, dataLen } = decodeHeader(file, await readAt(sfs, fd, HEADER, 0));
-        let crc = crc32(await readAt(sfs, fd, metaLen, HEADER));
-        for (let off = 0; off < dataLen; off += chunkSize) {
-          const c = await readAt(sfs, fd, Math.min(chunkSize, dataLen - off), HEADER + metaLen + off);
-          if (c.byteLength === 0)
-            throw new CorruptionError(file, HEADER + metaLen + off, 'snapshot file is truncated');
-          crc = crc32(c, 0, c.byteLength, crc);
-          if (off + c.byteLength >= dataLen) {
-            const stored = (await readAt(sfs, fd, 4, HEADER + metaLen + dataLen)).readUInt32LE(0);
-            if (crc !== stored || crc !== ref.crc) {
-              throw new CorruptionError(file, HEADER, 'snapshot checksum mismatch');
-            }
+    const file = this.label(ref.file);
+    const fd = await sfs.open(path.join(this.dir, ref.file), fs.constants.O_RDONLY);
+    try {
+      const { metaLen, dataLen } = decodeHeader(file, await readAt(sfs, fd, HEADER, 0));
+      if (dataLen !== ref.size)
+        throw new CorruptionError(file, 16, `holds ${dataLen} bytes; expected ${ref.size}`);
+      let crc = crc32(await readAt(sfs, fd, metaLen, HEADER));
+      for (let off = 0; off < dataLen; off += chunkSize) {
+        const c = await readAt(sfs, fd, Math.min(chunkSize, dataLen - off), HEADER + metaLen + off);
+        if (c.byteLength === 0)
+          throw new CorruptionError(file, HEADER + metaLen + off, 'snapshot file is truncated');
+        crc = crc32(c, 0, c.byteLength, crc);
+        if (off + c.byteLength >= dataLen) {
+          const stored = (await readAt(sfs, fd, 4, HEADER + metaLen + dataLen)).readUInt32LE(0);
+          if (crc !== stored || crc !== ref.crc) {
+            throw new CorruptionError(file, HEADER, 'snapshot checksum mismatch');
           }
-          yield c;
         }
-      } finally {
-        await sfs.close(fd);
+        yield c;
       }
+    } finally {
+      await sfs.close(fd);
     }
-    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  /** {@link chunks} as a Node.js stream. */
+  openStream(ref: SnapshotRef, chunkSize = CHUNK): Readable {
+    return Readable.from(this.chunks(ref, chunkSize), { objectMode: false });
   }
 
   /** Delete every snapshot file (and leftover temp file) except `keep`. */

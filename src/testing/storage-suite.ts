@@ -305,6 +305,99 @@ export function runStorageSuite(
         expect(s.lastIndex()).toBe(4);
       });
 
+      it('saveSnapshot takes the bytes as a stream; readSnapshot gives them back in chunks', async () => {
+        const s = await fresh();
+        await s.save({ entries: ents(1, [1, 1, 2, 2, 2]) });
+        const whole = snap(4, 2, CONF, 10_000);
+        async function* pieces(): AsyncGenerator<Uint8Array> {
+          for (let o = 0; o < whole.data.byteLength; o += 3000) yield whole.data.slice(o, o + 3000);
+        }
+        // Appends keep going while the snapshot's bytes are written.
+        const saving = s.saveSnapshot({ meta: whole.meta, data: pieces() }, 3);
+        await s.save({ entries: ents(6, [2]) });
+        await saving;
+        expect(s.snapshot().meta).toEqual(whole.meta);
+        expect([s.firstIndex(), s.lastIndex()]).toEqual([4, 6]);
+        const r = s.readSnapshot(4096);
+        expect([r.meta, r.size]).toEqual([whole.meta, 10_000]);
+        const got: number[] = [];
+        for await (const c of r.chunks) got.push(c.byteLength);
+        expect(got).toEqual([4096, 4096, 1808]);
+        const all: Uint8Array[] = [];
+        for await (const c of s.readSnapshot().chunks) all.push(c);
+        expect(Buffer.concat(all).equals(Buffer.from(whole.data))).toBe(true);
+      });
+
+      it('an error from the streamed bytes rejects saveSnapshot and changes nothing', async () => {
+        const s = await fresh();
+        await s.save({ entries: ents(1, [1, 1, 1]) });
+        async function* broken(): AsyncGenerator<Uint8Array> {
+          yield new Uint8Array(10);
+          throw new Error('state machine failed');
+        }
+        await expect(s.saveSnapshot({ meta: snap(2, 1).meta, data: broken() })).rejects.toThrow(
+          'state machine failed',
+        );
+        expect(s.snapshot().meta.index).toBe(0);
+        expect(s.firstIndex()).toBe(1);
+        await s.save({ entries: ents(4, [1]) });
+        expect(s.lastIndex()).toBe(4);
+      });
+
+      it('received bytes install with save({ snapshot, received }); the log follows §7', async () => {
+        const s = await fresh();
+        await s.save({
+          entries: ents(1, [1, 1, 1, 1, 1]),
+          hardState: { term: 1, vote: undefined, commit: 2 },
+        });
+        const sn = snap(4, 2, CONF, 5000);
+        const rx = s.receiveSnapshot(sn.meta);
+        for (let o = 0; o < 5000; o += 1024) await rx.write(sn.data.slice(o, o + 1024));
+        const received = await rx.finish();
+        expect([received.meta, received.size]).toEqual([sn.meta, 5000]);
+        // Nothing changed yet.
+        expect(s.snapshot().meta.index).toBe(0);
+        await s.save({
+          snapshot: { meta: sn.meta, data: new Uint8Array(0) },
+          received,
+          entries: ents(5, [2]),
+          hardState: { term: 2, vote: undefined, commit: 4 },
+        });
+        expect(s.snapshot().meta).toEqual(sn.meta);
+        expect([s.firstIndex(), s.lastIndex(), s.term(4), s.term(5)]).toEqual([5, 5, 2, 2]);
+        const all: Uint8Array[] = [];
+        for await (const c of s.readSnapshot().chunks) all.push(c);
+        expect(Buffer.concat(all).equals(Buffer.from(sn.data))).toBe(true);
+        expect(Buffer.from(s.snapshot().data).equals(Buffer.from(sn.data))).toBe(true);
+      });
+
+      it('an aborted or discarded receive leaves everything as it was', async () => {
+        const s = await fresh();
+        await s.save({ entries: ents(1, [1, 1, 1]) });
+        const a = s.receiveSnapshot(snap(5, 2).meta);
+        await a.write(new Uint8Array(100));
+        await a.abort();
+        const b = s.receiveSnapshot(snap(6, 2).meta);
+        await b.write(new Uint8Array(100));
+        await (await b.finish()).discard();
+        expect(s.snapshot().meta.index).toBe(0);
+        expect([s.firstIndex(), s.lastIndex()]).toEqual([1, 3]);
+      });
+
+      it('a reader opened before a newer snapshot replaces the old one still reads the old bytes', async () => {
+        const s = await fresh();
+        await s.save({ entries: ents(1, [1, 1, 1, 1, 1]) });
+        const a = snap(2, 1, CONF, 3000);
+        await s.saveSnapshot(a);
+        const r = s.readSnapshot(1000);
+        await s.saveSnapshot(snap(4, 1, CONF, 10));
+        const got: Uint8Array[] = [];
+        for await (const c of r.chunks) got.push(c);
+        expect(r.meta.index).toBe(2);
+        expect(Buffer.concat(got).equals(Buffer.from(a.data))).toBe(true);
+        expect(s.readSnapshot().meta.index).toBe(4);
+      });
+
       it('one update applies snapshot, then entries, then hard state', async () => {
         const s = await fresh();
         await s.save({
