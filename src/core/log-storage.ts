@@ -5,8 +5,9 @@ import type { ConfState, Entry, HardState, Index, Snapshot, Term } from './messa
  *
  * It holds only what has been persisted: entries the core appended but that are not yet
  * durable live in the core's own unstable log. The log it describes is
- * `(snapshot.index, lastIndex()]` with `firstIndex() === snapshot.index + 1`; the term of
- * `snapshot.index` itself stays answerable through `term()`.
+ * `[firstIndex(), lastIndex()]` with `firstIndex() <= snapshot.index + 1` (a storage may keep
+ * a margin of entries below its snapshot so slow followers catch up from the log); the term
+ * of `firstIndex() - 1` stays answerable through `term()`.
  *
  * Errors: a read below `firstIndex()` throws `RaftError('COMPACTED')`; a read the
  * implementation cannot serve right now throws `RaftError('UNAVAILABLE')`.
