@@ -1,7 +1,14 @@
-import type { Message, NodeId } from '../core/messages.js';
+import type { Message, NodeId, SnapMsg } from '../core/messages.js';
 import { SeededRand } from '../core/rand.js';
 import { ConfigError, RaftError } from '../errors.js';
-import type { MessageHandler, Transport, TransportEvents } from './transport.js';
+import type {
+  IncomingSnapshot,
+  MessageHandler,
+  SnapshotPayload,
+  SnapshotSink,
+  Transport,
+  TransportEvents,
+} from './transport.js';
 
 /** Options of {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
@@ -182,6 +189,47 @@ export class MemoryNetwork {
     if (m.type === 'snap') sender.notifySnapshot(m.to, true);
   }
 
+  /**
+   * @internal Streams a snapshot's chunks into the destination's sink (see
+   * {@link MemoryTransport.sendSnapshot}); blocks and closes are checked at every chunk.
+   */
+  async streamSnapshot(sender: MemoryTransport, m: SnapMsg, payload: SnapshotPayload): Promise<void> {
+    let incoming: IncomingSnapshot | undefined;
+    const lost = (): boolean => {
+      const dest = this.nodes.get(m.to);
+      return (
+        this.blocked.has(linkKey(m.from, m.to)) || dest === undefined || !dest.isListening || sender.isClosed
+      );
+    };
+    let ok = false;
+    try {
+      if (this.dropFilter?.(m) === true || (this.dropRate > 0 && this.rand.float() < this.dropRate)) return;
+      if (lost()) return;
+      incoming = this.nodes.get(m.to)!.snapshotSink?.begin(m, payload.size);
+      if (incoming === undefined) return;
+      let got = 0;
+      for await (const c of payload.chunks) {
+        // A chunk at a time, letting other traffic through in between.
+        await new Promise<void>((r) => this.schedule(r));
+        if (lost()) return;
+        await incoming.write(c);
+        got += c.byteLength;
+      }
+      if (got !== payload.size || lost()) return;
+      await incoming.finish();
+      incoming = undefined;
+      ok = true;
+      this.delivered++;
+    } catch {
+      // the stream failed
+    } finally {
+      incoming?.abort('stream failed');
+      payload.release?.();
+      if (!ok) this.dropped++;
+      sender.notifySnapshot(m.to, ok);
+    }
+  }
+
   private lose(sender: MemoryTransport, m: Message, unreachable: boolean): void {
     this.dropped++;
     if (m.type === 'snap') sender.notifySnapshot(m.to, false);
@@ -196,6 +244,8 @@ export class MemoryNetwork {
  */
 export class MemoryTransport implements Transport {
   private handler: MessageHandler | undefined;
+  /** @internal Where streamed snapshots go (given to `start`). */
+  snapshotSink: SnapshotSink | undefined;
   private closed = false;
   private readonly removed = new Set<NodeId>();
   private readonly reported = new Set<NodeId>();
@@ -217,13 +267,31 @@ export class MemoryTransport implements Transport {
     return this.handler !== undefined && !this.closed;
   }
 
-  start(handler: MessageHandler): Promise<void> {
+  start(handler: MessageHandler, snapshots?: SnapshotSink): Promise<void> {
     if (this.closed) return Promise.reject(new RaftError('STOPPED', 'the transport was closed'));
     if (this.handler !== undefined) {
       return Promise.reject(new RaftError('CONFIG_INVALID', 'start() may be called only once'));
     }
     this.handler = handler;
+    this.snapshotSink = snapshots;
     return Promise.resolve();
+  }
+
+  /**
+   * Streams a snapshot's bytes chunk by chunk into the peer's {@link SnapshotSink}, like the
+   * TCP transport (without one there, the stream fails). Reported through `onSnapshotSent`.
+   */
+  sendSnapshot(m: SnapMsg, payload: SnapshotPayload): void {
+    if (this.closed) {
+      payload.release?.();
+      return;
+    }
+    if (this.removed.has(m.to) || m.to === this.id) {
+      payload.release?.();
+      this.notifySnapshot(m.to, false);
+      return;
+    }
+    void this.network.streamSnapshot(this, m, payload);
   }
 
   send(msgs: readonly Message[]): void {

@@ -1,7 +1,8 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import type { Message, NodeId } from '../core/messages.js';
+import type { Message, NodeId, SnapMsg } from '../core/messages.js';
 import { RaftError } from '../errors.js';
+import { crc32 } from '../storage/wal/crc32.js';
 import type { HostPort } from './address.js';
 import { encodedSize, encodeFrames } from './codec.js';
 import { FrameDecoder } from './framing.js';
@@ -14,6 +15,14 @@ import {
   verifyAccept,
 } from './handshake.js';
 import type { TransportLogLevel } from './logger.js';
+import {
+  SNAP_ACK_TAG,
+  decodeSnapAck,
+  encodeSnapBegin,
+  encodeSnapData,
+  encodeSnapEnd,
+} from './snapshot-frames.js';
+import type { SnapshotPayload } from './transport.js';
 
 /** TLS material for peer links (PEM). */
 export interface TcpTlsOptions {
@@ -34,6 +43,8 @@ export interface LinkContext {
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
   readonly handshakeTimeoutMs: number;
+  /** How long a streamed snapshot may wait for the receiver's verdict after its last byte. */
+  readonly snapshotAckTimeoutMs: number;
   log(level: TransportLogLevel, event: string, fields: Record<string, unknown>): void;
   unreachable(peer: NodeId): void;
   linkChange(peer: NodeId, up: boolean): void;
@@ -53,7 +64,36 @@ export interface LinkStats {
   readonly sent: number;
   /** Messages dropped (peer down, queue full, frame too large, link closed). */
   readonly dropped: number;
+  /** Snapshot bytes written to the socket (all streams). */
+  readonly snapshotBytes: number;
+  /** Snapshot streams the peer acknowledged / that failed. */
+  readonly snapshotsSent: number;
+  readonly snapshotsFailed: number;
 }
+
+/** A snapshot being streamed to the peer. */
+interface SnapStream {
+  readonly id: number;
+  readonly msg: SnapMsg;
+  readonly payload: SnapshotPayload;
+  iter: AsyncIterator<Uint8Array> | undefined;
+  /** The socket the stream began on; a new connection restarts nothing (the core resends). */
+  socket: Socket | undefined;
+  offset: number;
+  crc: number;
+  reading: boolean;
+  ended: boolean;
+  ackTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * A snapshot stream reads the next chunk only while fewer than this many bytes wait in the
+ * socket's buffer, so a heartbeat or append written meanwhile waits behind at most about this
+ * much snapshot data (flow control: a snapshot never starves the other traffic to its peer).
+ */
+export const SNAPSHOT_LOW_WATER_BYTES = 1 << 20;
+/** Largest snapshot chunk in one frame (chunks from the payload are split to fit). */
+const MAX_SNAPSHOT_CHUNK = 1 << 20;
 
 /** Encoded frames written together; a snapshot travels alone so its write can be reported. */
 interface Group {
@@ -88,6 +128,11 @@ export class PeerLink {
   private reported = false;
   private sent = 0;
   private dropped = 0;
+  private snap: SnapStream | undefined;
+  private snapSeq = 0;
+  private snapshotBytes = 0;
+  private snapshotsSent = 0;
+  private snapshotsFailed = 0;
 
   constructor(
     private readonly ctx: LinkContext,
@@ -108,7 +153,49 @@ export class PeerLink {
       queuedBytes: this.state === 'up' ? (this.socket?.writableLength ?? 0) : this.pendingBytes,
       sent: this.sent,
       dropped: this.dropped,
+      snapshotBytes: this.snapshotBytes,
+      snapshotsSent: this.snapshotsSent,
+      snapshotsFailed: this.snapshotsFailed,
     };
+  }
+
+  /**
+   * Streams an InstallSnapshot message with its bytes from `payload` (see snapshot-frames.ts).
+   * One stream per peer: a newer one replaces a stream in progress. The outcome goes to
+   * `snapshotSent`: ok once the peer acknowledged; failed if the link breaks first (the
+   * leader then resends from the start once the peer answers again).
+   */
+  sendSnapshot(m: SnapMsg, payload: SnapshotPayload): void {
+    if (this.state === 'closed' || this.down) {
+      this.dropped++;
+      this.snapshotsFailed++;
+      payload.release?.();
+      this.ctx.snapshotSent(this.peer, false);
+      if (this.state !== 'closed') this.reportOnce();
+      return;
+    }
+    if (this.snap !== undefined) this.endStream(this.snap, undefined, 'replaced by a newer snapshot');
+    this.snapSeq = (this.snapSeq + 1) >>> 0;
+    const st: SnapStream = {
+      id: (((Math.random() * 0xffff) << 16) | (this.snapSeq & 0xffff)) >>> 0,
+      msg: m,
+      payload,
+      iter: undefined,
+      socket: undefined,
+      offset: 0,
+      crc: 0,
+      reading: false,
+      ended: false,
+      ackTimer: undefined,
+    };
+    this.snap = st;
+    this.ctx.log('info', 'snapshot-send-begin', {
+      peer: this.peer,
+      index: m.snapshot.meta.index,
+      term: m.snapshot.meta.term,
+      bytes: payload.size,
+    });
+    void this.pump();
   }
 
   /** Encodes and writes (or queues, or drops) messages for this peer, in order. Never throws. */
@@ -131,10 +218,102 @@ export class PeerLink {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.dropPending('link closed');
+    if (this.snap !== undefined) this.endStream(this.snap, false, 'link closed');
     const s = this.socket;
     this.socket = undefined;
     s?.destroy();
     if (wasUp) this.ctx.linkChange(this.peer, false);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshot streaming
+
+  /**
+   * Writes the stream's next frames while the socket's buffer is below the low-water mark;
+   * resumes on 'drain'. Reading a chunk is asynchronous; at most one read is in flight.
+   */
+  private async pump(): Promise<void> {
+    const st = this.snap;
+    if (st === undefined || st.reading || st.ended || this.state !== 'up') return;
+    const s = this.socket!;
+    if (st.socket === undefined) {
+      st.socket = s;
+      try {
+        s.write(encodeSnapBegin(st.id, st.payload.size, st.msg));
+      } catch (e) {
+        this.endStream(st, false, `cannot encode: ${(e as Error).message}`);
+        return;
+      }
+      st.iter = st.payload.chunks[Symbol.asyncIterator]();
+    } else if (st.socket !== s) {
+      // The connection it began on is gone (onClose already failed it); nothing to do.
+      return;
+    }
+    while (this.snap === st && this.socket === s && s.writableLength < SNAPSHOT_LOW_WATER_BYTES) {
+      st.reading = true;
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await st.iter!.next();
+      } catch (e) {
+        st.reading = false;
+        if (this.snap === st)
+          this.endStream(st, false, `reading the snapshot failed: ${(e as Error).message}`);
+        return;
+      }
+      st.reading = false;
+      if (this.snap !== st || this.socket !== s || this.state !== 'up') return;
+      if (r.done === true) {
+        if (st.offset !== st.payload.size) {
+          this.endStream(st, false, `the snapshot had ${st.offset} bytes, not ${st.payload.size}`);
+          return;
+        }
+        s.write(encodeSnapEnd(st.id, st.offset, st.crc));
+        st.ended = true;
+        st.ackTimer = setTimeout(() => {
+          if (this.snap === st) this.endStream(st, false, 'no acknowledgement from the peer in time');
+        }, this.ctx.snapshotAckTimeoutMs);
+        st.ackTimer.unref();
+        return;
+      }
+      const chunk = r.value;
+      const max = Math.min(MAX_SNAPSHOT_CHUNK, this.ctx.maxFrameBytes - 64);
+      s.cork();
+      for (let o = 0; o < chunk.byteLength; o += max) {
+        const part = chunk.subarray(o, Math.min(chunk.byteLength, o + max));
+        for (const b of encodeSnapData(st.id, st.offset, part)) s.write(b);
+        st.crc = crc32(part, 0, part.byteLength, st.crc);
+        st.offset += part.byteLength;
+        this.snapshotBytes += part.byteLength;
+      }
+      s.uncork();
+    }
+  }
+
+  /** The receiver's verdict on a stream. */
+  private onSnapAck(stream: number, ok: boolean, reason: string): void {
+    const st = this.snap;
+    if (st === undefined || st.id !== stream) return;
+    this.endStream(st, ok, ok ? 'acknowledged' : `refused by the peer: ${reason}`);
+  }
+
+  /** Ends a stream: `ok` undefined ends it silently (replaced), else reports the outcome. */
+  private endStream(st: SnapStream, ok: boolean | undefined, reason: string): void {
+    if (this.snap === st) this.snap = undefined;
+    if (st.ackTimer !== undefined) clearTimeout(st.ackTimer);
+    st.ackTimer = undefined;
+    const it = st.iter;
+    st.iter = undefined;
+    if (it?.return !== undefined) void it.return().catch(() => undefined);
+    st.payload.release?.();
+    if (ok === true) this.snapshotsSent++;
+    else this.snapshotsFailed++;
+    this.ctx.log(ok === false ? 'warn' : 'info', ok === true ? 'snapshot-sent' : 'snapshot-send-ended', {
+      peer: this.peer,
+      index: st.msg.snapshot.meta.index,
+      bytes: st.offset,
+      reason,
+    });
+    if (ok !== undefined) this.ctx.snapshotSent(this.peer, ok);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -316,6 +495,9 @@ export class PeerLink {
             }
             clearTimeout(timer);
             this.onUp(socket);
+          } else if (frame[0] === SNAP_ACK_TAG) {
+            const ack = decodeSnapAck(frame);
+            this.onSnapAck(ack.stream, ack.ok, ack.reason);
           } else {
             throw new RaftError('BAD_REQUEST', 'unexpected frame from the server after the handshake');
           }
@@ -347,6 +529,7 @@ export class PeerLink {
     this.failures = 0;
     socket.on('drain', () => {
       this.reported = false;
+      void this.pump();
     });
     this.ctx.log('info', 'link-up', { peer: this.peer, address: this.addressText });
     this.ctx.linkChange(this.peer, true);
@@ -356,6 +539,7 @@ export class PeerLink {
       this.pendingBytes = 0;
       this.write(p);
     }
+    void this.pump();
   }
 
   /**
@@ -369,6 +553,7 @@ export class PeerLink {
     const wasUp = this.state === 'up';
     this.down = true;
     this.dropPending('peer down');
+    if (this.snap !== undefined) this.endStream(this.snap, false, `connection lost: ${reason}`);
     this.failures++;
     if (wasUp) {
       this.ctx.log('info', 'link-down', { peer: this.peer, address: this.addressText, reason });

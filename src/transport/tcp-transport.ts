@@ -1,7 +1,8 @@
 import { createServer as netCreateServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as tlsCreateServer } from 'node:tls';
-import type { Message, NodeId } from '../core/messages.js';
+import type { Message, NodeId, SnapMsg } from '../core/messages.js';
 import { ConfigError, RaftError } from '../errors.js';
+import { crc32 } from '../storage/wal/crc32.js';
 import { formatAddress, parseAddress, type HostPort } from './address.js';
 import { decodeMessage } from './codec.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, MAX_FRAME_LIMIT } from './framing.js';
@@ -15,7 +16,15 @@ import {
 } from './handshake.js';
 import { silentTransportLogger, type TransportLogger, type TransportLogLevel } from './logger.js';
 import { PeerLink, type LinkContext, type LinkStats, type TcpTlsOptions } from './peer-link.js';
-import type { MessageHandler, Transport, TransportEvents } from './transport.js';
+import { SNAP_CHUNK_TAG, decodeSnapFrame, encodeSnapAck, type SnapFrame } from './snapshot-frames.js';
+import type {
+  IncomingSnapshot,
+  MessageHandler,
+  SnapshotPayload,
+  SnapshotSink,
+  Transport,
+  TransportEvents,
+} from './transport.js';
 
 export type { LinkState, LinkStats } from './peer-link.js';
 
@@ -27,6 +36,10 @@ export const DEFAULT_BACKOFF_MIN_MS = 50;
 export const DEFAULT_BACKOFF_MAX_MS = 2_000;
 /** Default time a connection has to complete TCP/TLS connect and the handshake. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** Default time a streamed snapshot waits for the receiver's verdict after its last byte. */
+export const DEFAULT_SNAPSHOT_ACK_TIMEOUT_MS = 60_000;
+/** An inbound connection stops reading while this many snapshot chunks wait to be written. */
+const MAX_PENDING_SNAPSHOT_WRITES = 4;
 /** Unauthenticated inbound connections beyond this many are refused at once. */
 const MAX_PENDING_HANDSHAKES = 256;
 
@@ -63,6 +76,21 @@ export interface TcpTransportOptions {
   readonly logger?: TransportLogger;
   /** Link and delivery events for the node (always called asynchronously, never after close). */
   readonly events?: TransportEvents;
+  /** How long a streamed snapshot waits for the receiver's verdict after its last byte (ms). Default 60000. */
+  readonly snapshotAckTimeoutMs?: number;
+}
+
+/** A snapshot stream arriving on one inbound connection. */
+interface RxStream {
+  readonly id: number;
+  readonly incoming: IncomingSnapshot;
+  readonly size: number;
+  offset: number;
+  crc: number;
+  /** Chunk writes in flight, chained in order. */
+  pending: Promise<void>;
+  queued: number;
+  failed: boolean;
 }
 
 function positiveInt(v: number, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -107,6 +135,7 @@ export class TcpTransport implements Transport {
   private readonly inboundByPeer = new Map<NodeId, Socket>();
   private readonly unknownReported = new Set<NodeId>();
   private handler: MessageHandler | undefined;
+  private sink: SnapshotSink | undefined;
   private server: Server | undefined;
   private bound: HostPort | undefined;
   private started = false;
@@ -154,6 +183,11 @@ export class TcpTransport implements Transport {
         'handshakeTimeoutMs',
         1,
       ),
+      snapshotAckTimeoutMs: positiveInt(
+        opts.snapshotAckTimeoutMs ?? DEFAULT_SNAPSHOT_ACK_TIMEOUT_MS,
+        'snapshotAckTimeoutMs',
+        1,
+      ),
       log: (level, event, fields) => this.logSafe(level, event, fields),
       unreachable: (peer) => this.emit((ev) => ev.onUnreachable?.(peer)),
       linkChange: (peer, up) => this.emit((ev) => ev.onLinkChange?.(peer, up)),
@@ -169,11 +203,12 @@ export class TcpTransport implements Transport {
   }
 
   /** Listens, then starts connecting to every peer. Rejects with `CONFIG_INVALID` if it cannot listen. */
-  async start(handler: MessageHandler): Promise<void> {
+  async start(handler: MessageHandler, snapshots?: SnapshotSink): Promise<void> {
     if (this.closed) throw new RaftError('STOPPED', 'the transport was closed');
     if (this.started) throw new RaftError('CONFIG_INVALID', 'start() may be called only once');
     this.started = true;
     this.handler = handler;
+    this.sink = snapshots;
     const server =
       this.tls === undefined
         ? netCreateServer((s) => this.accept(s))
@@ -249,6 +284,16 @@ export class TcpTransport implements Transport {
       else list.push(m);
     }
     for (const [peer, list] of byPeer) this.sendTo(peer, list);
+  }
+
+  sendSnapshot(m: SnapMsg, payload: SnapshotPayload): void {
+    const link = this.closed ? undefined : this.links.get(m.to);
+    if (link === undefined) {
+      payload.release?.();
+      this.ctx.snapshotSent(m.to, false);
+      return;
+    }
+    link.sendSnapshot(m, payload);
   }
 
   addPeer(id: NodeId, address: string): void {
@@ -349,6 +394,8 @@ export class TcpTransport implements Transport {
     const nonce = newNonce();
     let peer: NodeId | undefined;
     let failed = false;
+    /** The snapshot stream arriving on this connection, if any. */
+    let rx: RxStream | undefined;
     const fail = (
       level: TransportLogLevel,
       event: string,
@@ -392,6 +439,10 @@ export class TcpTransport implements Transport {
             this.logSafe('info', 'inbound-up', { peer, remote });
             return;
           }
+          if (frame[0] === SNAP_CHUNK_TAG) {
+            rx = this.onSnapFrame(socket, peer, rx, decodeSnapFrame(frame), remote);
+            return;
+          }
           const m = decodeMessage(frame);
           if (m.from !== peer || m.to !== this.id) {
             fail(
@@ -413,6 +464,12 @@ export class TcpTransport implements Transport {
     socket.on('close', () => {
       clearTimeout(timer);
       handshakeDone();
+      if (rx !== undefined && !rx.failed) {
+        rx.failed = true;
+        rx.incoming.abort('connection closed');
+        this.logSafe('warn', 'snapshot-receive-failed', { peer, reason: 'connection closed' });
+      }
+      rx = undefined;
       this.inbound.delete(socket);
       if (peer !== undefined && this.inboundByPeer.get(peer) === socket) this.inboundByPeer.delete(peer);
       if (!failed && decoder.hasPartialFrame) {
@@ -424,6 +481,120 @@ export class TcpTransport implements Transport {
       }
       this.logSafe('debug', 'inbound-closed', { remote, ...(peer !== undefined ? { peer } : {}) });
     });
+  }
+
+  /**
+   * One frame of a snapshot stream on an inbound connection from `peer`. Chunks are written in
+   * order through the sink; the connection pauses while too many writes are pending (bounded
+   * memory). Returns the connection's stream state after the frame.
+   */
+  private onSnapFrame(
+    socket: Socket,
+    peer: NodeId,
+    rx: RxStream | undefined,
+    f: SnapFrame,
+    remote: string,
+  ): RxStream | undefined {
+    const ack = (stream: number, ok: boolean, reason: string): void => {
+      if (!socket.destroyed) socket.write(encodeSnapAck({ stream, ok, reason }));
+    };
+    const refuse = (st: RxStream, reason: string): void => {
+      if (st.failed) return;
+      st.failed = true;
+      st.incoming.abort(reason);
+      if (socket.isPaused()) socket.resume();
+      this.logSafe('warn', 'snapshot-receive-failed', { peer, remote, reason });
+      ack(st.id, false, reason);
+    };
+    if (f.kind === 'begin') {
+      if (rx !== undefined && !rx.failed) {
+        rx.failed = true;
+        rx.incoming.abort('replaced by a newer stream');
+      }
+      const m = f.msg;
+      if (m.from !== peer || m.to !== this.id) {
+        ack(f.stream, false, `message ${m.from}->${m.to} on a connection from ${peer} to ${this.id}`);
+        return undefined;
+      }
+      let incoming: IncomingSnapshot | undefined;
+      try {
+        incoming = this.sink?.begin(m, f.size);
+      } catch (e) {
+        this.logSafe('error', 'snapshot-sink-threw', { peer, reason: (e as Error).message });
+      }
+      if (incoming === undefined) {
+        ack(f.stream, false, 'this server does not accept the snapshot now');
+        return undefined;
+      }
+      this.logSafe('info', 'snapshot-receive-begin', {
+        peer,
+        index: m.snapshot.meta.index,
+        term: m.snapshot.meta.term,
+        bytes: f.size,
+      });
+      return {
+        id: f.stream,
+        incoming,
+        size: f.size,
+        offset: 0,
+        crc: 0,
+        pending: Promise.resolve(),
+        queued: 0,
+        failed: false,
+      };
+    }
+    if (rx === undefined || rx.id !== f.stream || rx.failed) {
+      // A stream we refused or lost track of: its sender hears from us once (if at its end).
+      if (f.kind === 'end' && rx?.id !== f.stream) ack(f.stream, false, 'unknown snapshot stream');
+      return rx;
+    }
+    const st = rx;
+    if (f.kind === 'data') {
+      if (f.offset !== st.offset || st.offset + f.data.byteLength > st.size) {
+        refuse(st, `chunk at offset ${f.offset}, expected ${st.offset} (of ${st.size})`);
+        return st;
+      }
+      st.offset += f.data.byteLength;
+      st.crc = crc32(f.data, 0, f.data.byteLength, st.crc);
+      st.queued++;
+      if (st.queued >= MAX_PENDING_SNAPSHOT_WRITES && !socket.isPaused()) socket.pause();
+      const data = f.data;
+      st.pending = st.pending.then(async () => {
+        if (st.failed) return;
+        try {
+          await st.incoming.write(data);
+        } catch (e) {
+          refuse(st, `writing the snapshot failed: ${(e as Error).message}`);
+        } finally {
+          st.queued--;
+          if (st.queued < MAX_PENDING_SNAPSHOT_WRITES / 2 && socket.isPaused() && !st.failed) socket.resume();
+        }
+      });
+      return st;
+    }
+    // end
+    if (f.size !== st.size || st.offset !== st.size || f.crc !== st.crc) {
+      refuse(
+        st,
+        f.crc !== st.crc
+          ? 'the snapshot fails its checksum'
+          : `the snapshot ended after ${st.offset} bytes, expected ${st.size}`,
+      );
+      return st;
+    }
+    void st.pending.then(async () => {
+      if (st.failed) return;
+      try {
+        await st.incoming.finish();
+      } catch (e) {
+        refuse(st, `installing the snapshot failed: ${(e as Error).message}`);
+        return;
+      }
+      st.failed = true; // done: a close from now on is not a failure
+      this.logSafe('info', 'snapshot-received', { peer, bytes: st.size });
+      ack(st.id, true, '');
+    });
+    return st;
   }
 
   private deliver(m: Message): void {
