@@ -20,7 +20,7 @@ Runs one member of a tsraft key-value cluster.
   --cert-file FILE --key-file FILE  serve the client API over TLS
   --peer-cert-file FILE --peer-key-file FILE [--peer-ca-file FILE]   TLS between peers
   --tick-ms MS                      milliseconds per Raft tick (default 50)
-  --election-ticks N                election timeout in ticks (default 16)
+  --election-ticks N                election timeout in ticks (default 12)
   --heartbeat-ticks N               heartbeat interval in ticks (default 2)
   --max-value-bytes N               largest value accepted (default 1048576)
   --log-level LEVEL                 debug, info, warn or error (default info)

@@ -9,6 +9,7 @@ import type { Ready } from '../core/ready.js';
 import type { Storage } from '../storage/storage.js';
 import type { Transport } from '../transport/transport.js';
 import { silentLogger, type Logger } from './logger.js';
+import { Snapshots, type SnapshotInfo, type SnapshotPolicy, type SnapshotStatus } from './snapshots.js';
 import type { Command, StateMachine } from './state-machine.js';
 
 /** Options of a {@link RaftNode}. */
@@ -25,12 +26,14 @@ export interface NodeOptions<R> {
   readonly initialMembers?: readonly NodeId[];
   /** Milliseconds per tick. Default 50. */
   readonly tickMs?: number;
-  /** Core settings. Defaults here: electionTicks 16 (0.8–1.6 s), heartbeatTicks 2 (100 ms). */
+  /** Core settings. Defaults here: electionTicks 12 (0.6–1.2 s), heartbeatTicks 2 (100 ms). */
   readonly raft?: Omit<RaftConfig, 'id' | 'storage' | 'applied'>;
   /** How long `propose()` and `read()` wait before rejecting with TIMEOUT. Default 5000 ms. */
   readonly timeoutMs?: number;
   /** At most this many proposals are appended in one batch. Default 4096. */
   readonly maxBatch?: number;
+  /** When to take snapshots and how much log to keep below them (§7). */
+  readonly snapshot?: SnapshotPolicy;
   readonly logger?: Logger;
   /** Called once if the node stops itself (storage failure, broken invariant). */
   readonly onFatal?: (err: Error) => void;
@@ -96,6 +99,7 @@ export class RaftNode<R = unknown> {
   private applied: Index;
   private leader: NodeId | undefined;
   private readonly leaderWatchers = new Set<(leader: NodeId | undefined) => void>();
+  private readonly snaps: Snapshots;
 
   private constructor(opts: NodeOptions<R>, rn: RawNode) {
     this.opts = opts;
@@ -105,6 +109,22 @@ export class RaftNode<R = unknown> {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.maxBatch = opts.maxBatch ?? 4096;
     this.applied = rn.raft.log.applied;
+    this.snaps = new Snapshots(
+      {
+        rn,
+        storage: opts.storage,
+        transport: opts.transport,
+        stateMachine: opts.stateMachine as StateMachine<unknown>,
+        log: this.log,
+        appliedIndex: () => this.applied,
+        step: (m) => this.onMessage(m),
+        kick: () => this.kick(),
+        fatal: (e) => this.die(e),
+        reportSnapshot: (peer, ok) => this.reportSnapshot(peer, ok),
+        stopped: () => this.stopped || this.fatal !== undefined,
+      },
+      opts.snapshot,
+    );
   }
 
   /**
@@ -129,21 +149,20 @@ export class RaftNode<R = unknown> {
         entries: [{ term: 1, index: 1, type: 'conf', data: encodeConfChange(cc) }],
       });
     }
-    const snap = s.snapshot();
-    if (snap.meta.index > 0) await opts.stateMachine.restore(snap.data);
+    const snap = await Snapshots.restoreStateMachine(s, opts.stateMachine as StateMachine<unknown>);
     const seed = (Date.now() ^ (process.pid << 8)) >>> 0;
     const rn = new RawNode({
-      electionTicks: 16,
+      electionTicks: 12,
       heartbeatTicks: 2,
       rand: new SeededRand(seed),
       ...opts.raft,
       id: opts.id,
       storage: s,
-      applied: snap.meta.index,
+      applied: snap.index,
     });
     if (opts.unsafeBugs) rn.raft.bugs = { ...opts.unsafeBugs };
     const node = new RaftNode(opts, rn);
-    await opts.transport.start((m) => node.onMessage(m));
+    await opts.transport.start((m) => node.onMessage(m), node.snaps);
     node.ticker = setInterval(() => node.onTick(), opts.tickMs ?? 50);
     node.log('info', 'node-started', { id: opts.id, term: rn.raft.term, lastIndex: rn.raft.log.lastIndex() });
     node.kick();
@@ -253,6 +272,23 @@ export class RaftNode<R = unknown> {
     this.kick();
   }
 
+  /**
+   * Takes a snapshot at the applied index now (§7; the policy in `NodeOptions.snapshot` also
+   * takes them automatically) and compacts the log below it, keeping the catch-up margin.
+   * Resolves with the snapshot's position once it is durable; applying and serving go on
+   * meanwhile.
+   */
+  snapshot(): Promise<SnapshotInfo> {
+    const err = this.refusal();
+    if (err) return Promise.reject(err);
+    return this.snaps.request();
+  }
+
+  /** The newest snapshot and the snapshot machinery's counters. */
+  snapshotStatus(): SnapshotStatus {
+    return this.snaps.status();
+  }
+
   /** Starts an election now. */
   campaign(): void {
     this.rn.campaign();
@@ -296,6 +332,9 @@ export class RaftNode<R = unknown> {
     await this.idle;
     this.failAll(new RaftError('STOPPED', 'the node stopped; the outcome of in-flight requests is unknown'));
     await this.opts.transport.close();
+    // A snapshot being written finishes first (the storage must not close under it).
+    await this.snaps.idle();
+    await this.snaps.close();
     await this.opts.storage.close();
     this.log('info', 'node-stopped', { id: this.id });
   }
@@ -348,6 +387,8 @@ export class RaftNode<R = unknown> {
     try {
       for (;;) {
         this.flushProposals();
+        // Between batches the state machine is exactly at `applied`: a snapshot may start.
+        this.snaps.maybeTake();
         if (!this.rn.hasReady()) break;
         await this.handleReady(this.rn.ready());
       }
@@ -391,20 +432,26 @@ export class RaftNode<R = unknown> {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const t = this.opts.transport;
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.leader);
-    if (rd.messages.length > 0) t.send(rd.messages);
+    if (rd.messages.length > 0) this.send(rd.messages);
     const early = this.opts.unsafeBugs?.ackBeforePersist === true;
-    if (early && rd.persistedMessages.length > 0) t.send(rd.persistedMessages);
+    if (early && rd.persistedMessages.length > 0) this.send(rd.persistedMessages);
     if (rd.mustSync) {
       if (early && rd.entries.length > 0) await new Promise((r) => setTimeout(r, 20));
-      await this.opts.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      // A leader's snapshot streamed to us is installed from the file it was received into.
+      const received = rd.snapshot ? this.snaps.takeReceived(rd.snapshot.meta) : undefined;
+      await this.opts.storage.save({
+        hardState: rd.hardState,
+        entries: rd.entries,
+        snapshot: rd.snapshot,
+        received,
+      });
     }
-    if (!early && rd.persistedMessages.length > 0) t.send(rd.persistedMessages);
+    if (!early && rd.persistedMessages.length > 0) this.send(rd.persistedMessages);
     if (rd.snapshot) {
-      await this.opts.stateMachine.restore(rd.snapshot.data);
+      // §7: the state machine is reset to the snapshot's contents (read back from storage).
+      await this.snaps.onInstalled(rd.snapshot.meta);
       this.applied = rd.snapshot.meta.index;
-      this.log('info', 'snapshot-installed', { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term });
     }
     if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
     for (const rs of rd.readStates) {
@@ -419,6 +466,22 @@ export class RaftNode<R = unknown> {
     this.rn.advance(rd);
   }
 
+  /** Sends messages; InstallSnapshot messages stream their bytes from storage. */
+  private send(msgs: readonly Message[]): void {
+    let plain: Message[] | undefined;
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (m.type !== 'snap') {
+        plain?.push(m);
+        continue;
+      }
+      plain ??= msgs.slice(0, i);
+      this.snaps.send(m);
+    }
+    const out = plain ?? msgs;
+    if (out.length > 0) this.opts.transport.send(out);
+  }
+
   private async apply(entries: readonly Entry[]): Promise<void> {
     const cmds: Command[] = [];
     for (const e of entries) {
@@ -428,6 +491,7 @@ export class RaftNode<R = unknown> {
         this.log('info', 'membership-applied', { index: e.index, conf: this.rn.status().conf });
     }
     const results = cmds.length > 0 ? await this.opts.stateMachine.apply(cmds) : [];
+    this.snaps.onApplied(entries);
     let k = 0;
     for (const e of entries) {
       const isCmd = e.type === 'normal' && e.data.byteLength > 0;
@@ -501,6 +565,7 @@ export class RaftNode<R = unknown> {
     this.reads.clear();
     for (const r of this.waitingReads) r.reject(err);
     this.waitingReads.length = 0;
+    this.snaps.failAll(err);
   }
 
   /** Fail-stop: a storage failure or a broken invariant. Nothing is acknowledged after it. */
