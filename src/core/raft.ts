@@ -130,8 +130,9 @@ export class Raft {
     const { hardState, confState } = storage.initialState();
     const snap = storage.snapshot();
     this.confs = [{ index: snap.meta.index, conf: confState ?? EMPTY_CONF }];
-    // §6: a server uses the newest configuration in its log, committed or not.
-    const first = storage.firstIndex();
+    // §6: a server uses the newest configuration in its log, committed or not. Entries kept
+    // below the snapshot (a catch-up margin) are already part of its membership: skip them.
+    const first = Math.max(storage.firstIndex(), snap.meta.index + 1);
     const last = storage.lastIndex();
     for (let i = first; i <= last;) {
       const batch = storage.entries(i, last + 1, 64 * 1024 * 1024);
