@@ -2,6 +2,7 @@ import { RaftError } from '../errors.js';
 import type { Index } from '../core/messages.js';
 import type { Command, StateMachine } from '../node/state-machine.js';
 import { decodeCommand, type KvCommand } from './commands.js';
+import { KvSnapshotParser, KvSnapshotWriter, type KvSnapshotHeader } from './snapshot-codec.js';
 
 /** A stored value with its etcd-style revision indexes. */
 export interface KvEntry {
@@ -38,6 +39,25 @@ interface Session {
   lastSeen: number;
 }
 
+/** A stored entry: its insertion ordinal (the Map's iteration order) marks what a snapshot saw. */
+interface Stored extends KvEntry {
+  readonly ord: number;
+}
+
+/**
+ * A snapshot being serialized while applying continues (copy-on-write): entries inserted after
+ * the capture have `ord > capturedOrd` and are skipped; an entry changed or deleted before the
+ * serializer reached it leaves its captured value in `preimages`.
+ */
+interface SnapshotCursor {
+  readonly capturedOrd: number;
+  /** The ordinal of the last live entry the serializer passed. */
+  visited: number;
+  readonly preimages: Map<string, Stored>;
+  /** Set when `restore` replaced the state: the serializer stops with an error. */
+  dead: boolean;
+}
+
 /** Sessions idle longer than this (in log time) are forgotten. */
 export const DEFAULT_SESSION_TTL_MS = 10 * 60 * 1000;
 
@@ -52,7 +72,9 @@ export const DEFAULT_SESSION_TTL_MS = 10 * 60 * 1000;
  * replica forgets a session at the same log position.
  */
 export class KvStateMachine implements StateMachine<KvResult> {
-  private readonly data = new Map<string, KvEntry>();
+  private readonly data = new Map<string, Stored>();
+  private ordSeq = 0;
+  private cursor: SnapshotCursor | undefined;
   private readonly sessions = new Map<string, Session>();
   readonly members = new Map<string, MemberAttrs>();
   private logTime = 0;
@@ -122,11 +144,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
         if (cmd.prevIndex >= 0 && (cur?.modIndex ?? 0) !== cmd.prevIndex) {
           return { ok: false, index, code: 'PRECONDITION_FAILED', modIndex: cur?.modIndex ?? 0 };
         }
+        this.beforeChange(cmd.key, cur);
         // Copy: the command's bytes may be a view into a large network frame.
         this.data.set(cmd.key, {
           value: cmd.value.slice(),
           modIndex: index,
           createIndex: cur ? cur.createIndex : index,
+          // An update keeps the key's place (and ordinal); a new key goes last.
+          ord: cur ? cur.ord : ++this.ordSeq,
         });
         return { ok: true, index };
       }
@@ -135,6 +160,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
           return { ok: false, index, code: 'PRECONDITION_FAILED', modIndex: cur?.modIndex ?? 0 };
         }
         if (!cur) return { ok: false, index, code: 'NOT_FOUND' };
+        this.beforeChange(cmd.key, cur);
         this.data.delete(cmd.key);
         return { ok: true, index, deleted: true };
       }
@@ -171,99 +197,133 @@ export class KvStateMachine implements StateMachine<KvResult> {
       if (this.logTime - s.lastSeen > this.sessionTtlMs) this.sessions.delete(id);
   }
 
+  /** Copy-on-write: keep the value a running snapshot still needs before it changes. */
+  private beforeChange(key: string, cur: Stored | undefined): void {
+    const c = this.cursor;
+    if (c === undefined || cur === undefined) return;
+    if (cur.ord > c.capturedOrd || cur.ord <= c.visited) return;
+    if (!c.preimages.has(key)) c.preimages.set(key, cur);
+  }
+
   /**
-   * The whole state as bytes: a JSON header line (sessions, members, log time) followed by
-   * length-prefixed key/value records.
+   * The whole state as of now (the last applied command), in the format of snapshot-codec.ts,
+   * as a stream of ~1 MiB chunks. Sessions, members and log time are captured at once; the keys
+   * are serialized lazily from a copy-on-write view, so applying continues while the stream is
+   * read (a key changed before the serializer reaches it keeps its captured value aside).
+   * Only one snapshot is produced at a time: a new one ends the previous stream.
    */
-  snapshot(): Uint8Array {
-    const enc = new TextEncoder();
-    const header = enc.encode(
-      JSON.stringify({
-        v: 1,
-        appliedIndex: this.appliedIndex,
-        logTime: this.logTime,
-        lastExpiry: this.lastExpiry,
-        sessions: [...this.sessions].map(([id, s]) => [id, s.seq, s.result, s.lastSeen]),
-        members: [...this.members],
-        keys: this.data.size,
-      }),
-    );
-    let size = 4 + header.byteLength;
-    const keys: Uint8Array[] = [];
-    for (const [k, e] of this.data) {
-      const kb = enc.encode(k);
-      keys.push(kb);
-      size += 2 + kb.byteLength + 16 + 4 + e.value.byteLength;
+  snapshot(): AsyncIterable<Uint8Array> {
+    if (this.cursor !== undefined) this.cursor.dead = true;
+    const header: KvSnapshotHeader = {
+      v: 1,
+      appliedIndex: this.appliedIndex,
+      logTime: this.logTime,
+      lastExpiry: this.lastExpiry,
+      sessions: [...this.sessions].map(([id, s]) => [id, s.seq, s.result, s.lastSeen]),
+      members: [...this.members],
+      keys: this.data.size,
+    };
+    const cursor: SnapshotCursor = {
+      capturedOrd: this.ordSeq,
+      visited: 0,
+      preimages: new Map(),
+      dead: false,
+    };
+    this.cursor = cursor;
+    const data = this.data;
+    const release = (): void => {
+      if (this.cursor === cursor) this.cursor = undefined;
+    };
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      const w = new KvSnapshotWriter();
+      const check = (): void => {
+        if (cursor.dead) throw new RaftError('STOPPED', 'the state was replaced while being snapshotted');
+      };
+      try {
+        w.header(header);
+        let written = 0;
+        for (const [key, e] of data) {
+          if (e.ord > cursor.capturedOrd) break; // inserted after the capture (and all after it)
+          cursor.visited = e.ord;
+          if (cursor.preimages.has(key)) continue;
+          w.record(key, e.modIndex, e.createIndex, e.value);
+          written++;
+          const ready = w.take();
+          if (ready.length > 0) {
+            for (const c of ready) yield c;
+            check();
+          }
+        }
+        // Every live entry of the capture was passed: nothing more needs copying.
+        cursor.visited = cursor.capturedOrd;
+        for (const [key, e] of cursor.preimages) {
+          w.record(key, e.modIndex, e.createIndex, e.value);
+          written++;
+          const ready = w.take();
+          if (ready.length > 0) {
+            for (const c of ready) yield c;
+            check();
+          }
+        }
+        if (written !== header.keys) {
+          throw new RaftError('INVARIANT', `kv snapshot wrote ${written} keys, captured ${header.keys}`);
+        }
+        w.flush();
+        for (const c of w.take()) yield c;
+      } finally {
+        release();
+      }
     }
-    const out = new Uint8Array(size);
-    const dv = new DataView(out.buffer);
-    let o = 0;
-    dv.setUint32(o, header.byteLength);
-    o += 4;
-    out.set(header, o);
-    o += header.byteLength;
-    let i = 0;
-    for (const e of this.data.values()) {
-      const kb = keys[i++]!;
-      dv.setUint16(o, kb.byteLength);
-      o += 2;
-      out.set(kb, o);
-      o += kb.byteLength;
-      dv.setFloat64(o, e.modIndex);
-      dv.setFloat64(o + 8, e.createIndex);
-      o += 16;
-      dv.setUint32(o, e.value.byteLength);
-      o += 4;
-      out.set(e.value, o);
-      o += e.value.byteLength;
-    }
-    return out;
+    const it = chunks();
+    return {
+      [Symbol.asyncIterator]: () => it,
+    };
+  }
+
+  /** The whole state as one buffer (tests and small stores; {@link snapshot} streams it). */
+  async snapshotBytes(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for await (const c of this.snapshot()) parts.push(c);
+    return Buffer.concat(parts);
   }
 
   restore(b: Uint8Array): void {
-    const bad = (): RaftError => new RaftError('CORRUPT_LOG', 'kv snapshot is malformed');
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    if (b.byteLength < 4) throw bad();
-    const hl = dv.getUint32(0);
-    if (4 + hl > b.byteLength) throw bad();
-    const h = JSON.parse(new TextDecoder().decode(b.subarray(4, 4 + hl))) as {
-      v: number;
-      appliedIndex: number;
-      logTime: number;
-      lastExpiry: number;
-      sessions: [string, number, KvResult, number][];
-      members: [string, MemberAttrs][];
-      keys: number;
-    };
-    if (h.v !== 1) throw bad();
+    const p = this.restoreParser();
+    p.push(b);
+    p.end();
+  }
+
+  /** Restores from a snapshot's chunks as they are read (never the whole snapshot in memory). */
+  async restoreStream(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const p = this.restoreParser();
+    for await (const c of chunks) p.push(c);
+    p.end();
+  }
+
+  private restoreParser(): KvSnapshotParser {
+    if (this.cursor !== undefined) {
+      this.cursor.dead = true;
+      this.cursor = undefined;
+    }
     this.data.clear();
     this.sessions.clear();
     this.members.clear();
-    this.appliedIndex = h.appliedIndex;
-    this.logTime = h.logTime;
-    this.lastExpiry = h.lastExpiry;
-    for (const [id, seq, result, lastSeen] of h.sessions) this.sessions.set(id, { seq, result, lastSeen });
-    for (const [name, m] of h.members) {
-      this.members.set(name, m);
-      this.onMemberChange?.(name, m);
-    }
-    let o = 4 + hl;
-    const dec = new TextDecoder();
-    for (let i = 0; i < h.keys; i++) {
-      if (o + 2 > b.byteLength) throw bad();
-      const kl = dv.getUint16(o);
-      o += 2;
-      if (o + kl + 20 > b.byteLength) throw bad();
-      const key = dec.decode(b.subarray(o, o + kl));
-      o += kl;
-      const modIndex = dv.getFloat64(o);
-      const createIndex = dv.getFloat64(o + 8);
-      o += 16;
-      const vl = dv.getUint32(o);
-      o += 4;
-      if (o + vl > b.byteLength) throw bad();
-      this.data.set(key, { value: b.slice(o, o + vl), modIndex, createIndex });
-      o += vl;
-    }
+    this.ordSeq = 0;
+    return new KvSnapshotParser(
+      (h) => {
+        this.appliedIndex = h.appliedIndex;
+        this.logTime = h.logTime;
+        this.lastExpiry = h.lastExpiry;
+        for (const [id, seq, result, lastSeen] of h.sessions)
+          this.sessions.set(id, { seq, result: result as KvResult, lastSeen });
+        for (const [name, m] of h.members) {
+          this.members.set(name, m as MemberAttrs);
+          this.onMemberChange?.(name, m as MemberAttrs);
+        }
+      },
+      (key, modIndex, createIndex, value) => {
+        this.data.set(key, { value, modIndex, createIndex, ord: ++this.ordSeq });
+      },
+    );
   }
 }
