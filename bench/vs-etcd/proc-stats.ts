@@ -1,0 +1,41 @@
+/** CPU time and memory of a server process, from /proc (Linux). */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+
+/** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, 100 on Linux). */
+export const CLK_TCK = ((): number => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return r.status === 0 && n > 0 ? n : 100;
+})();
+
+/** User + system CPU seconds of a process so far (all its threads), or NaN if it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start at field 3 (state).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[14 - 3]);
+    const stime = Number(rest[15 - 3]);
+    return (utime + stime) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A /proc/<pid>/status size in MiB (VmHWM: peak resident set; VmRSS: now), or NaN. */
+export function memMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The 1-minute load average. */
+export function load1(): number {
+  return os.loadavg()[0] ?? NaN;
+}
