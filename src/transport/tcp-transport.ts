@@ -89,7 +89,8 @@ interface RxStream {
   crc: number;
   /** Chunk writes in flight, chained in order. */
   pending: Promise<void>;
-  queued: number;
+  /** Chunk writes pending on the connection (all its streams): the socket pauses above a bound. */
+  readonly flow: { queued: number };
   failed: boolean;
 }
 
@@ -396,6 +397,7 @@ export class TcpTransport implements Transport {
     let failed = false;
     /** The snapshot stream arriving on this connection, if any. */
     let rx: RxStream | undefined;
+    const flow = { queued: 0 };
     const fail = (
       level: TransportLogLevel,
       event: string,
@@ -440,7 +442,7 @@ export class TcpTransport implements Transport {
             return;
           }
           if (frame[0] === SNAP_CHUNK_TAG) {
-            rx = this.onSnapFrame(socket, peer, rx, decodeSnapFrame(frame), remote);
+            rx = this.onSnapFrame(socket, peer, rx, decodeSnapFrame(frame), remote, flow);
             return;
           }
           const m = decodeMessage(frame);
@@ -494,6 +496,7 @@ export class TcpTransport implements Transport {
     rx: RxStream | undefined,
     f: SnapFrame,
     remote: string,
+    flow: { queued: number },
   ): RxStream | undefined {
     const ack = (stream: number, ok: boolean, reason: string): void => {
       if (!socket.destroyed) socket.write(encodeSnapAck({ stream, ok, reason }));
@@ -502,7 +505,6 @@ export class TcpTransport implements Transport {
       if (st.failed) return;
       st.failed = true;
       st.incoming.abort(reason);
-      if (socket.isPaused()) socket.resume();
       this.logSafe('warn', 'snapshot-receive-failed', { peer, remote, reason });
       ack(st.id, false, reason);
     };
@@ -539,7 +541,7 @@ export class TcpTransport implements Transport {
         offset: 0,
         crc: 0,
         pending: Promise.resolve(),
-        queued: 0,
+        flow,
         failed: false,
       };
     }
@@ -556,18 +558,17 @@ export class TcpTransport implements Transport {
       }
       st.offset += f.data.byteLength;
       st.crc = crc32(f.data, 0, f.data.byteLength, st.crc);
-      st.queued++;
-      if (st.queued >= MAX_PENDING_SNAPSHOT_WRITES && !socket.isPaused()) socket.pause();
+      flow.queued++;
+      if (flow.queued >= MAX_PENDING_SNAPSHOT_WRITES && !socket.isPaused()) socket.pause();
       const data = f.data;
       st.pending = st.pending.then(async () => {
-        if (st.failed) return;
         try {
-          await st.incoming.write(data);
+          if (!st.failed) await st.incoming.write(data);
         } catch (e) {
           refuse(st, `writing the snapshot failed: ${(e as Error).message}`);
         } finally {
-          st.queued--;
-          if (st.queued < MAX_PENDING_SNAPSHOT_WRITES / 2 && socket.isPaused() && !st.failed) socket.resume();
+          flow.queued--;
+          if (flow.queued < MAX_PENDING_SNAPSHOT_WRITES / 2 && socket.isPaused()) socket.resume();
         }
       });
       return st;
