@@ -139,6 +139,7 @@ function request(
   method: 'PUT' | 'GET',
   reqPath: string,
   body: Buffer | undefined,
+  wantText = false,
 ): Promise<{ status: number; bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -153,9 +154,10 @@ function request(
       (res) => {
         let bytes = 0;
         let text = '';
+        const keepText = wantText || res.statusCode !== 200;
         res.on('data', (c: Buffer) => {
           bytes += c.length;
-          if (text.length < 200) text += c.toString();
+          if (keepText && text.length < 200) text += c.toString();
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, text }));
         res.on('error', reject);
@@ -204,7 +206,7 @@ class TsraftTarget implements Target {
       const value = `hello-${process.pid}-${Date.now()}`;
       const w = await request(agent, url, 'PUT', '/v1/kv/vs-etcd-check', Buffer.from(value));
       if (w.status !== 200) throw new Error(`tsraft: check PUT ${w.status} ${w.text}`);
-      const r = await request(agent, url, 'GET', '/v1/kv/vs-etcd-check', undefined);
+      const r = await request(agent, url, 'GET', '/v1/kv/vs-etcd-check', undefined, true);
       checkEqual(r.status === 200 ? r.text : undefined, value, 'tsraft');
       const a = await request(agent, url, 'GET', '/v1/kv/vs-etcd-absent', undefined);
       if (a.status !== 404) throw new Error(`tsraft: an absent key answered ${a.status}`);
