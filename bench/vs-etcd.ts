@@ -116,15 +116,15 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const fmt = (l: LevelResult): string =>
-  `${Math.round(l.opsPerSec).toString().padStart(7)} ops/s  p50 ${l.p50Ms.toFixed(2).padStart(6)} ms  p99 ${l.p99Ms
-    .toFixed(2)
-    .padStart(
-      7,
-    )} ms  servers ${Math.round(l.serverCpuUsPerOp).toString().padStart(4)} µs/op  client ${Math.round(
-    l.clientCpuUsPerOp,
-  )
-    .toString()
-    .padStart(3)} µs/op${l.errors ? `  errors ${l.errors} (${l.firstError})` : ''}`;
+  [
+    `${Math.round(l.opsPerSec).toString().padStart(7)} ops/s`,
+    `p50 ${l.p50Ms.toFixed(2).padStart(6)} ms`,
+    `p99 ${l.p99Ms.toFixed(2).padStart(7)} ms`,
+    `servers ${Math.round(l.serverCpuUsPerOp).toString().padStart(4)} µs/op`,
+    `client ${Math.round(l.clientCpuUsPerOp).toString().padStart(3)} µs/op`,
+    `others ${l.otherCores.toFixed(2)} cores`,
+    ...(l.errors ? [`errors ${l.errors} (${l.firstError})`] : []),
+  ].join('  ');
 
 async function runSystem(system: System, round: number, etcdBin: string): Promise<SystemRun> {
   const loadBefore = load1();
@@ -142,7 +142,9 @@ async function runSystem(system: System, round: number, etcdBin: string): Promis
   }
   current = target;
   const leader = target.servers.find((s) => s.role === 'leader');
-  log(`round ${round}/${ROUNDS} ${system}: leader ${leader?.name} (pid ${leader?.pid}), write+read checked`);
+  log(
+    `round ${round}/${ROUNDS} ${system}: leader ${leader?.name} (pid ${leader?.pid}), write+read checked, load ${loadBefore.toFixed(2)}`,
+  );
   try {
     const shapes: Record<string, string> = {};
     const warm = await target.open(WARMUP_CLIENTS);
@@ -232,7 +234,8 @@ async function main(): Promise<void> {
   ];
   log('');
   log(`medians of ${ROUNDS} round(s); ratio = tsraft/etcd; spread = (max-min)/median of ops/s over rounds;`);
-  log('server µs/op = CPU of all three server processes per operation; client = this load generator');
+  log('server µs/op = CPU of all three server processes per operation; client = this load generator;');
+  log('others = cores busy with other processes on the machine meanwhile (noise)');
   log(table(sum, order));
   log('');
   log(serverTable(runs, SYSTEMS));

@@ -4,7 +4,7 @@
  * Also measures the CPU the servers and this process spent meanwhile.
  */
 import { performance } from 'node:perf_hooks';
-import { cpuSeconds } from './proc-stats.js';
+import { cpuSeconds, machineBusySeconds } from './proc-stats.js';
 import { KEY_COUNT, type Conn, type ServerProcess } from './targets.js';
 
 export type Kind = 'write' | 'read';
@@ -27,6 +27,11 @@ export interface LevelResult {
   readonly serverCpuUsPerOp: number;
   /** This process's (the load generator's) CPU per successful operation, µs. */
   readonly clientCpuUsPerOp: number;
+  /**
+   * CPU that other processes on the machine used during the level, in cores (busy time of
+   * the whole machine minus the servers' and the load generator's, per second): the noise.
+   */
+  readonly otherCores: number;
 }
 
 /** Nearest-rank percentile of sorted samples. */
@@ -54,6 +59,7 @@ export async function runLevel(
 
   const cpu0 = servers.map((s) => cpuSeconds(s.pid));
   const self0 = process.cpuUsage();
+  const busy0 = machineBusySeconds();
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
 
@@ -80,6 +86,7 @@ export async function runLevel(
 
   const elapsed = (performance.now() - t0) / 1000;
   const self = process.cpuUsage(self0);
+  const busy = machineBusySeconds() - busy0;
   const cpu = servers.map((s, i) => cpuSeconds(s.pid) - (cpu0[i] ?? NaN));
   const sorted = lat.subarray(0, n).sort();
   const serverCpu = cpu.reduce((a, b) => a + b, 0);
@@ -97,6 +104,7 @@ export async function runLevel(
     serverCpuSeconds: cpu,
     serverCpuUsPerOp: (serverCpu * 1e6) / n,
     clientCpuUsPerOp: (self.user + self.system) / n,
+    otherCores: Math.max(0, busy - serverCpu - (self.user + self.system) / 1e6) / elapsed,
   };
 }
 

@@ -39,3 +39,16 @@ export function memMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 export function load1(): number {
   return os.loadavg()[0] ?? NaN;
 }
+
+/** CPU seconds the whole machine spent busy so far (all cores; /proc/stat minus idle and iowait). */
+export function machineBusySeconds(): number {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const t = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest times are already in user/nice)
+    const busy = t.slice(0, 8).reduce((a, b) => a + b, 0) - (t[3] ?? 0) - (t[4] ?? 0);
+    return busy / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}

@@ -32,6 +32,8 @@ export interface LevelSummary {
   readonly p99Ms: number;
   readonly serverCpuUsPerOp: number;
   readonly clientCpuUsPerOp: number;
+  /** Cores used by other processes on the machine meanwhile (the noise). */
+  readonly otherCores: number;
   readonly errors: number;
   readonly rounds: number[];
 }
@@ -70,6 +72,7 @@ export function summarize(runs: readonly SystemRun[]): Map<System, Map<string, L
         p99Ms: median(ls.map((l) => l.p99Ms)),
         serverCpuUsPerOp: median(ls.map((l) => l.serverCpuUsPerOp)),
         clientCpuUsPerOp: median(ls.map((l) => l.clientCpuUsPerOp)),
+        otherCores: median(ls.map((l) => l.otherCores)),
         errors: ls.reduce((a, l) => a + l.errors, 0),
         rounds: ops,
       });
@@ -117,8 +120,8 @@ const pad = (s: string, w: number): string => s.padStart(w);
 
 /** The comparison table: one row per system and level, then the ratio tsraft/etcd. */
 export function table(sum: Map<System, Map<string, LevelSummary>>, order: readonly string[]): string {
-  const cols = ['ops/s', 'spread', 'p50 ms', 'p99 ms', 'server µs/op', 'client µs/op', 'errors'];
-  const widths = [9, 7, 8, 8, 13, 13, 7];
+  const cols = ['ops/s', 'spread', 'p50 ms', 'p99 ms', 'server µs/op', 'client µs/op', 'others', 'errors'];
+  const widths = [9, 7, 8, 8, 13, 13, 7, 7];
   const lines = [
     `${'phase'.padEnd(10)} ${'system'.padEnd(7)}${cols.map((c, i) => pad(c, widths[i]!)).join('')}`,
   ];
@@ -138,6 +141,7 @@ export function table(sum: Map<System, Map<string, LevelSummary>>, order: readon
         num(s.p99Ms, 2),
         num(s.serverCpuUsPerOp),
         num(s.clientCpuUsPerOp),
+        num(s.otherCores, 2),
         String(s.errors),
       ];
       lines.push(
@@ -153,6 +157,7 @@ export function table(sum: Map<System, Map<string, LevelSummary>>, order: readon
         num(ratioOf(t.p99Ms, e.p99Ms), 2),
         num(ratioOf(t.serverCpuUsPerOp, e.serverCpuUsPerOp), 2),
         num(ratioOf(t.clientCpuUsPerOp, e.clientCpuUsPerOp), 2),
+        '',
         '',
       ];
       lines.push(`${''.padEnd(10)} ${'ratio'.padEnd(7)}${cells.map((c, i) => pad(c, widths[i]!)).join('')}`);
