@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProcessCluster, get, put, type Member } from '../support/process-cluster.js';
+import { until } from '../support/until.js';
 
 /**
  * Real `tsraft serve` processes on loopback, with their own data directories, under kill -9
  * and restarts (issue 4's integration tests).
  */
-
-async function until<T>(f: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('three-member cluster of real processes', () => {
   const c = new ProcessCluster(3);

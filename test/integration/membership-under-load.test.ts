@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../../src/client/index.js';
 import { ProcessCluster, get } from '../support/process-cluster.js';
+import { until } from '../support/until.js';
 
 /**
  * Issue 5's scenario on real processes under a steady write load: grow 3 → 5, replace a dead
  * member (remove it, add a fresh one), shrink 5 → 3 removing the leader. No acknowledged write
  * may be lost and writes must keep flowing; the longest stall is reported.
  */
-async function until<T>(f: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('membership changes under write load', () => {
   const c = new ProcessCluster(6, [], 3);

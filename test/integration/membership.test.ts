@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { ProcessCluster, get, put } from '../support/process-cluster.js';
+import { until } from '../support/until.js';
 
 /**
  * Growing and shrinking a live cluster of real processes with the CLI (§6): a new server
@@ -24,16 +25,6 @@ function capture(): {
     ),
   });
   return { io: { stdout: w((s) => (o += s)), stderr: w((s) => (e += s)) }, out: () => o, err: () => e };
-}
-
-async function until<T>(f: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('membership change on a live cluster of real processes', () => {
