@@ -60,6 +60,7 @@ interface PendingRead {
   reject(e: Error): void;
   deadline: number;
   index?: Index;
+  lease?: boolean;
 }
 
 /**
@@ -231,7 +232,12 @@ export class RaftNode<R = unknown> {
     if (err) return Promise.reject(err);
     const ctx = `${this.id}:${++this.readSeq}`;
     return new Promise((resolve, reject) => {
-      const pr: PendingRead = { resolve, reject, deadline: Date.now() + this.timeoutMs };
+      const pr: PendingRead = {
+        resolve,
+        reject,
+        deadline: Date.now() + this.timeoutMs,
+        lease: options.lease === true,
+      };
       this.reads.set(ctx, pr);
       try {
         this.rn.readIndex(new TextEncoder().encode(ctx), options.lease === true ? { lease: true } : {});
@@ -391,6 +397,10 @@ export class RaftNode<R = unknown> {
         this.snaps.maybeTake();
         if (!this.rn.hasReady()) break;
         await this.handleReady(this.rn.ready());
+        // Let timers and I/O run between batches: proposers that re-propose from a resolved
+        // promise (microtasks) would otherwise keep this loop going without ever yielding,
+        // starving ticks, the network and snapshot writes.
+        await new Promise<void>((r) => setImmediate(r));
       }
     } catch (e) {
       this.die(e as Error);
@@ -525,6 +535,17 @@ export class RaftNode<R = unknown> {
       for (const fn of this.leaderWatchers) fn(leader);
     } else {
       this.log('debug', 'role-changed', { role, term: this.rn.raft.term });
+    }
+    if (leader !== undefined && this.reads.size > 0) {
+      // A ReadIndex request sent to a previous leader may be lost with it: ask the new one.
+      // Requests are keyed by their context, so a late answer from the old one is harmless.
+      for (const [ctx, r] of this.reads) {
+        try {
+          this.rn.readIndex(new TextEncoder().encode(ctx), r.lease === true ? { lease: true } : {});
+        } catch {
+          // no leader after all: the read times out or is retried on the next change
+        }
+      }
     }
     if (role !== 'leader') {
       // Not leader any more: queued proposals were never appended.

@@ -95,7 +95,20 @@ describe('membership change on a live cluster of real processes', () => {
     expect(st.members.map((m) => `${m.name}:${m.role}`).sort()).toEqual(
       ['n1', 'n2', 'n3', 'n4'].filter((n) => n !== old.name).map((n) => `${n}:voter`),
     );
-    expect((await get(c.member('n4').clientUrl, 'after')).value).toBe('yes');
+    const n4 = c.member('n4');
+    const got = await get(n4.clientUrl, 'after').catch(async (e: Error) => {
+      const view = await fetch(`${n4.clientUrl}/v1/cluster`).then(
+        (r) => r.text(),
+        (x: Error) => x.message,
+      );
+      throw new Error(
+        `linearizable read on n4 failed (${e.message}); n4 sees ${view}; n4 log:\n${n4.log
+          .filter((l) => l.includes('n1'))
+          .slice(-15)
+          .join('\n')}`,
+      );
+    });
+    expect(got.value).toBe('yes');
   });
 
   it('bad usage exits 2 with a usage message; promoting a non-member fails with NO_MEMBER', async () => {
