@@ -67,6 +67,43 @@ interface ClientCommand {
 
 const enc = new TextEncoder();
 
+/**
+ * `tsraft snapshot` (§7): every member named by `--endpoints` takes a snapshot now and compacts
+ * its log (snapshots are per member; `POST /v1/snapshot` on each).
+ */
+const SNAPSHOT_COMMAND: ClientCommand = {
+  synopsis: 'snapshot',
+  summary: 'take a snapshot now on every member given by --endpoints and compact its log',
+  options: { ...JSON_OPTION },
+  optionsHelp:
+    '  --json                print one {"endpoint","name","index","term"} or {"endpoint","error"} per line',
+  minArgs: 0,
+  maxArgs: 0,
+  async run({ client, values, io }) {
+    const endpoints = String(values.endpoints ?? DEFAULT_ENDPOINTS)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    let failed = 0;
+    for (const endpoint of endpoints) {
+      try {
+        const r = await client.snapshot({ endpoint });
+        io.stdout.write(
+          values.json === true
+            ? JSON.stringify({ endpoint, name: r.name, index: r.index, term: r.term }) + '\n'
+            : `${r.name}\tsnapshot at index ${r.index} (term ${r.term}) in ${r.ms} ms\t${endpoint}\n`,
+        );
+      } catch (e) {
+        failed++;
+        const msg = isKvClientError(e) || isRaftError(e) ? `${e.code} ${e.message}` : String(e);
+        if (values.json === true) io.stdout.write(JSON.stringify({ endpoint, error: msg }) + '\n');
+        else io.stderr.write(`error: ${endpoint}: ${msg}\n`);
+      }
+    }
+    return failed === 0 ? EXIT.OK : EXIT.FAILED;
+  },
+};
+
 /** The client subcommands, by name. */
 export const CLIENT_COMMANDS: Readonly<Record<string, ClientCommand>> = {
   put: {
@@ -262,6 +299,7 @@ export const CLIENT_COMMANDS: Readonly<Record<string, ClientCommand>> = {
       return EXIT.OK;
     },
   },
+  snapshot: SNAPSHOT_COMMAND,
 };
 
 /** `tsraft <name> --help` text. */

@@ -25,6 +25,7 @@ Client commands:
   status                      show the leader, term, indexes and members
   members <sub> [name]        list, add, promote and remove members
   transfer <name>             hand leadership to a voter
+  snapshot                    take a snapshot now on each member (--endpoints) and compact its log
 
 ${GLOBAL_OPTIONS_HELP}
 

@@ -23,6 +23,9 @@ Runs one member of a tsraft key-value cluster.
   --election-ticks N                election timeout in ticks (default 12)
   --heartbeat-ticks N               heartbeat interval in ticks (default 2)
   --max-value-bytes N               largest value accepted (default 1048576)
+  --snapshot-count N                entries applied between snapshots (default 10000; 0: only on request)
+  --snapshot-bytes N                or bytes of entries applied between snapshots (default 67108864; 0: off)
+  --snapshot-catchup-entries N      entries kept in the log below a snapshot for slow followers (default 5000)
   --log-level LEVEL                 debug, info, warn or error (default info)
   --config-file FILE                JSON object with any of the flags above (camelCase or flag names)
 `;
@@ -46,6 +49,9 @@ const OPTIONS = {
   'election-ticks': { type: 'string' },
   'heartbeat-ticks': { type: 'string' },
   'max-value-bytes': { type: 'string' },
+  'snapshot-count': { type: 'string' },
+  'snapshot-bytes': { type: 'string' },
+  'snapshot-catchup-entries': { type: 'string' },
   'log-level': { type: 'string' },
   'config-file': { type: 'string' },
   help: { type: 'boolean' },
@@ -194,6 +200,9 @@ export function parseServeArgs(args: string[]): {
   const electionTicks = int(str('election-ticks'), 'election-ticks', 2);
   const heartbeatTicks = int(str('heartbeat-ticks'), 'heartbeat-ticks', 1);
   const maxValueBytes = int(str('max-value-bytes'), 'max-value-bytes', 1);
+  const snapshotCount = int(str('snapshot-count'), 'snapshot-count', 0);
+  const snapshotBytes = int(str('snapshot-bytes'), 'snapshot-bytes', 0);
+  const snapshotCatchUpEntries = int(str('snapshot-catchup-entries'), 'snapshot-catchup-entries', 0);
   const adv = str('advertise-client-urls');
   const config: KvServeConfig = {
     name,
@@ -219,6 +228,9 @@ export function parseServeArgs(args: string[]): {
     ...(electionTicks !== undefined ? { electionTicks } : {}),
     ...(heartbeatTicks !== undefined ? { heartbeatTicks } : {}),
     ...(maxValueBytes !== undefined ? { maxValueBytes } : {}),
+    ...(snapshotCount !== undefined ? { snapshotCount } : {}),
+    ...(snapshotBytes !== undefined ? { snapshotBytes } : {}),
+    ...(snapshotCatchUpEntries !== undefined ? { snapshotCatchUpEntries } : {}),
   };
   if (electionTicks !== undefined && heartbeatTicks !== undefined && electionTicks <= heartbeatTicks) {
     throw new UsageError('--election-ticks must be greater than --heartbeat-ticks');

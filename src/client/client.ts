@@ -519,6 +519,33 @@ export class KvClient {
   }
 
   /**
+   * `POST /v1/snapshot` (§7): the node at `endpoint` (when given; else the first that answers)
+   * takes a snapshot now and compacts its log. Safe to retry. Resolves with the node's name and
+   * the snapshot's index and term once it is durable.
+   */
+  async snapshot(
+    options: CallOptions & { readonly endpoint?: string } = {},
+  ): Promise<{ name: string; index: number; term: number; ms: number }> {
+    let endpoint: string | undefined;
+    if (options.endpoint !== undefined) {
+      endpoint = normalizeEndpoint(options.endpoint);
+      if (endpoint === undefined)
+        throw new KvClientError('BAD_PARAM', 'endpoint must be an http:// or https:// URL');
+    }
+    const a = await this.send({
+      ...callOptions(options),
+      method: 'POST',
+      path: '/v1/snapshot',
+      toLeader: false,
+      discover: false,
+      write: false,
+      ...(endpoint !== undefined ? { endpoint } : {}),
+    });
+    check(a);
+    return parseJson(a) as { name: string; index: number; term: number; ms: number };
+  }
+
+  /**
    * `GET /health` of one node: `endpoint` when given (it need not be in `endpoints`), else the
    * first endpoint that answers. An unhealthy node (503) is an answer, not an error.
    */

@@ -30,6 +30,12 @@ export interface KvServeConfig {
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
   readonly maxValueBytes?: number;
+  /** Entries applied between automatic snapshots (0: only on request). Default 10,000. */
+  readonly snapshotCount?: number;
+  /** Bytes of entries applied between automatic snapshots (0: no byte trigger). Default 64 MiB. */
+  readonly snapshotBytes?: number;
+  /** Entries kept in the log below a snapshot for slow followers. Default 5,000. */
+  readonly snapshotCatchUpEntries?: number;
   readonly logger?: Logger;
   /** Use a given storage instead of the file store (tests). */
   readonly storage?: Storage;
@@ -123,6 +129,11 @@ export async function startKv(c: KvServeConfig): Promise<RunningKv> {
         forwardProposals: true,
         ...(c.electionTicks !== undefined ? { electionTicks: c.electionTicks } : {}),
         ...(c.heartbeatTicks !== undefined ? { heartbeatTicks: c.heartbeatTicks } : {}),
+      },
+      snapshot: {
+        ...(c.snapshotCount !== undefined ? { entries: c.snapshotCount } : {}),
+        ...(c.snapshotBytes !== undefined ? { bytes: c.snapshotBytes } : {}),
+        ...(c.snapshotCatchUpEntries !== undefined ? { catchUpEntries: c.snapshotCatchUpEntries } : {}),
       },
       logger: log,
       ...(c.unsafeBugs && c.unsafeBugs.size > 0

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { RaftError, isRaftError, type RaftErrorCode } from '../errors.js';
 import type { NodeId } from '../core/messages.js';
 import type { RaftNode } from '../node/node.js';
+import type { SnapshotStatus } from '../node/snapshots.js';
 import { silentLogger, type Logger } from '../node/logger.js';
 import { encodeCommand, type KvOp } from './commands.js';
 import type { KvResult, KvStateMachine } from './state.js';
@@ -186,6 +187,18 @@ export class KvServer {
         if (method !== 'GET')
           throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/cluster (GET)`);
         status = this.json(res, 200, this.cluster());
+      } else if (path === '/v1/snapshot') {
+        // §7: take a snapshot on this member now (issue 6).
+        if (method !== 'POST')
+          throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /v1/snapshot (POST)`);
+        const snap = await this.o.node.snapshot();
+        const st = this.o.node.snapshotStatus();
+        status = this.json(res, 200, {
+          name: this.o.name,
+          index: snap.index,
+          term: snap.term,
+          ms: st.lastTakeMs,
+        });
       } else if (path === '/health') {
         if (method !== 'GET')
           throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on /health (GET)`);
@@ -710,6 +723,7 @@ export class KvServer {
       '# HELP tsraft_kv_sessions Number of client sessions remembered.',
       '# TYPE tsraft_kv_sessions gauge',
       `tsraft_kv_sessions ${this.o.sm.sessionCount}`,
+      ...snapshotMetrics(this.o.node.snapshotStatus()),
       '# HELP tsraft_proposals_total Write proposals made by this node.',
       '# TYPE tsraft_proposals_total counter',
       `tsraft_proposals_total ${this.counters.get('proposals') ?? 0}`,
@@ -745,4 +759,19 @@ function valueJson(v: Uint8Array): { value: string; encoding?: 'base64' } {
   } catch {
     return { value: Buffer.from(v).toString('base64'), encoding: 'base64' };
   }
+}
+
+/** Prometheus lines about snapshots (§7). */
+function snapshotMetrics(st: SnapshotStatus): string[] {
+  return [
+    '# HELP tsraft_snapshot_index Log index of the newest snapshot.',
+    '# TYPE tsraft_snapshot_index gauge',
+    `tsraft_snapshot_index ${st.index}`,
+    '# HELP tsraft_snapshots_taken_total Snapshots this node took.',
+    '# TYPE tsraft_snapshots_taken_total counter',
+    `tsraft_snapshots_taken_total ${st.taken}`,
+    '# HELP tsraft_snapshots_installed_total Snapshots installed from a leader.',
+    '# TYPE tsraft_snapshots_installed_total counter',
+    `tsraft_snapshots_installed_total ${st.installed}`,
+  ];
 }
