@@ -44,6 +44,10 @@ const t0 = Date.now();
 let failed = 0;
 let steps = 0;
 let committed = 0;
+let snapshots = 0;
+let installs = 0;
+let longCrashes = 0;
+let longCrashInstalls = 0;
 for (const seed of seeds) {
   const r = simulate({
     seed,
@@ -56,6 +60,12 @@ for (const seed of seeds) {
   });
   steps += r.stats.steps;
   committed += r.stats.committed;
+  snapshots += r.stats.snapshots;
+  installs += r.stats.installs;
+  if (r.longCrashed) {
+    longCrashes++;
+    if (r.longCrashed.installs > 0) longCrashInstalls++;
+  }
   if (r.failure) {
     failed++;
     console.error(formatFailure(r));
@@ -67,6 +77,7 @@ for (const seed of seeds) {
 }
 const secs = (Date.now() - t0) / 1000;
 console.log(
-  `${seeds.length === 1 ? 1 : seeds.length} seed(s), ${failed} failed, ${steps} steps, ${committed} entries committed, ${secs.toFixed(1)} s`,
+  `${seeds.length === 1 ? 1 : seeds.length} seed(s), ${failed} failed, ${steps} steps, ${committed} entries committed, ` +
+    `${snapshots} snapshots taken, ${installs} installed (${longCrashInstalls} of ${longCrashes} long-crashed nodes rejoined through one), ${secs.toFixed(1)} s`,
 );
 process.exit(failed > 0 ? 1 : 0);

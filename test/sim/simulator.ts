@@ -1,8 +1,14 @@
 import { isRaftError } from '../../src/errors.js';
 import type { RaftBugs } from '../../src/core/raft.js';
 import { describeEntry, describeMessage } from '../../src/core/describe.js';
-import type { Entry, Message, NodeId } from '../../src/core/messages.js';
-import { allMembers, encodeConfChange } from '../../src/core/membership.js';
+import type { ConfState, Entry, Message, NodeId, Snapshot } from '../../src/core/messages.js';
+import { EMPTY_CONF } from '../../src/core/messages.js';
+import {
+  allMembers,
+  applyConfChange,
+  decodeConfChange,
+  encodeConfChange,
+} from '../../src/core/membership.js';
 import type { ConfChange, ConfChangeItem } from '../../src/core/messages.js';
 import { SeededRand } from '../../src/core/rand.js';
 import { RawNode } from '../../src/core/raw-node.js';
@@ -10,6 +16,7 @@ import type { Ready } from '../../src/core/ready.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import type { StorageUpdate } from '../../src/storage/storage.js';
 import { allInvariants, type Invariant } from './invariants/index.js';
+import { HASH0, decodeSimSnapshot, digest, encodeSimSnapshot } from './state-digest.js';
 
 /**
  * The deterministic cluster simulator (DESIGN.md "Testing"). One seed decides everything:
@@ -36,8 +43,15 @@ export interface SimOptions {
   readonly trace?: boolean;
   /** Deliberate bugs to switch on (to prove the checks have teeth). @internal */
   readonly bugs?: RaftBugs;
+  /**
+   * A deliberate bug in the simulated application: its snapshots record the state from before
+   * the last applied entry (a snapshot not taken at the applied index). @internal
+   */
+  readonly staleSnapshots?: boolean;
   /** Called with every batch a node makes durable (to mirror it into another store). */
   readonly onPersist?: (node: NodeId, update: StorageUpdate) => void;
+  /** Called when a node takes a snapshot and compacts its log (to mirror it into another store). */
+  readonly onCompact?: (node: NodeId, snapshot: Snapshot, compactTo: number) => void;
   /** Pin parts of the seed-drawn profile (e.g. a hostile one for the teeth tests). */
   readonly profile?: Partial<SimProfile>;
 }
@@ -61,6 +75,15 @@ export interface SimProfile {
   membershipRate: number;
   /** Servers that start outside the configuration (candidates for adding). */
   spares: number;
+  /** §7: a node snapshots its state machine every this many applied entries (0: never). */
+  snapshotEvery: number;
+  /** Entries kept in the log below a snapshot (the catch-up margin). */
+  snapshotMargin: number;
+  /**
+   * One founder crashes when the run starts and stays down until the liveness phase, which
+   * it can only pass by catching up (through a snapshot when the log was compacted past it).
+   */
+  longCrash: boolean;
 }
 
 export interface SimFailure {
@@ -74,12 +97,28 @@ export interface SimResult {
   readonly seed: number;
   readonly shape: string;
   readonly failure?: SimFailure;
-  readonly stats: { steps: number; leaders: number; committed: number; reads: number; crashes: number };
+  readonly stats: {
+    steps: number;
+    leaders: number;
+    committed: number;
+    reads: number;
+    crashes: number;
+    /** Snapshots taken / installed from a leader, over all nodes. */
+    snapshots: number;
+    installs: number;
+  };
+  /** The node kept down through the safety phase (profile `longCrash`), and its installs. */
+  readonly longCrashed?: { readonly id: NodeId; readonly installs: number };
 }
 
 interface InFlight {
   readonly at: number;
   readonly m: Message;
+  /**
+   * Not a delivery but the transport's verdict on a snapshot message sent by `m.from`:
+   * delivered (`ok`) or lost (a real transport reports it; the leader retries on failure).
+   */
+  readonly report?: { readonly ok: boolean };
 }
 
 export interface SimNode {
@@ -97,6 +136,16 @@ export interface SimNode {
   proposals: Map<number, string>;
   /** Clock rate jitter: this node skips a tick with this probability. */
   readonly skew: number;
+  /** Digest of the state machine: a hash chained over every applied entry (a snapshot holds it). */
+  hash: number;
+  /** Membership as of the applied index (recorded in snapshots). */
+  appliedConf: ConfState;
+  /** Index of the newest snapshot this node took or installed. */
+  snapIndex: number;
+  /** Snapshots this node installed from a leader. */
+  installs: number;
+  /** The digest before the last applied entry (for the `staleSnapshots` bug). */
+  prevHash: number;
 }
 
 const enc = new TextEncoder();
@@ -121,7 +170,19 @@ export class Simulator {
   private seq = 0;
   private readonly trace: boolean;
   readonly shape: string;
-  private readonly stats = { steps: 0, leaders: 0, committed: 0, reads: 0, crashes: 0 };
+  private readonly stats = {
+    steps: 0,
+    leaders: 0,
+    committed: 0,
+    reads: 0,
+    crashes: 0,
+    snapshots: 0,
+    installs: 0,
+  };
+  private readonly snapshotEvery: number;
+  private readonly snapshotMargin: number;
+  /** The node kept down through the safety phase, if any. */
+  private readonly longCrashed: NodeId | undefined;
   // Fault profile, drawn from the seed.
   private readonly dropRate: number;
   private readonly dupRate: number;
@@ -155,8 +216,17 @@ export class Simulator {
       readRate: [0, 0.01, 0.05][r.intn(3)]!,
       membershipRate: [0, 0.001, 0.005][r.intn(3)]!,
       spares: 0,
+      snapshotEvery: 0,
+      snapshotMargin: 0,
+      longCrash: false,
     };
     if (drawn.membershipRate > 0) drawn.spares = r.intn(Math.min(3, n - 1) + 1);
+    // Compaction knobs come from a generator of their own, so that every other draw (and so
+    // every seed's run when compaction is off) stays what it was before they existed.
+    const rc = new SeededRand((opts.seed ^ 0x5afe5eed) >>> 0);
+    drawn.snapshotEvery = [0, 0, 5, 20, 60][rc.intn(5)]!;
+    drawn.snapshotMargin = [0, 3, 15][rc.intn(3)]!;
+    drawn.longCrash = drawn.snapshotEvery > 0 && rc.float() < 0.15;
     const p: SimProfile = { ...drawn, ...opts.profile };
     const { preVote, checkQuorum, electionTicks, heartbeatTicks, maxInflightMsgs, maxSizePerMsg } = p;
     this.dropRate = p.dropRate;
@@ -167,14 +237,18 @@ export class Simulator {
     this.proposeRate = p.proposeRate;
     this.readRate = p.readRate;
     this.membershipRate = p.membershipRate;
+    this.snapshotEvery = p.snapshotEvery;
+    this.snapshotMargin = p.snapshotMargin;
     this.shape =
       `nodes=${n} prevote=${preVote} checkquorum=${checkQuorum} election=${electionTicks} heartbeat=${heartbeatTicks} ` +
       `inflight=${maxInflightMsgs} msgbytes=${maxSizePerMsg} drop=${this.dropRate} dup=${this.dupRate} ` +
       `delay=${this.maxDelay} crash=${this.crashRate} partition=${this.partitionRate} ` +
-      `membership=${this.membershipRate} spares=${p.spares}`;
+      `membership=${this.membershipRate} spares=${p.spares} ` +
+      `snapshot=${this.snapshotEvery}/${this.snapshotMargin}${p.longCrash ? ' longcrash' : ''}`;
     // The founding voters bootstrap the log with one membership entry (as RaftNode does);
     // spares start empty and learn everything from the log once added.
     const founders = this.ids.slice(0, n - p.spares);
+    this.longCrashed = p.longCrash ? founders[founders.length - 1] : undefined;
     const boot: Entry = {
       term: 1,
       index: 1,
@@ -196,6 +270,11 @@ export class Simulator {
         reads: new Map(),
         proposals: new Map(),
         skew: r.float() < 0.3 ? r.float() * 0.1 : 0,
+        hash: HASH0,
+        appliedConf: EMPTY_CONF,
+        snapIndex: 0,
+        installs: 0,
+        prevHash: HASH0,
       };
       this.nodes.set(id, node);
       this.start(node, {
@@ -215,11 +294,22 @@ export class Simulator {
     if (cfg) this.cfgs.set(n.id, cfg);
     const c = this.cfgs.get(n.id)!;
     const seed = this.rand.nextUint32();
-    n.rn = new RawNode({ id: n.id, storage: n.storage, rand: new SeededRand(seed), ...c });
+    // The state machine restarts from the latest snapshot (its digest) and re-applies the rest.
+    const snap = n.storage.snapshot();
+    n.rn = new RawNode({
+      id: n.id,
+      storage: n.storage,
+      rand: new SeededRand(seed),
+      ...c,
+      applied: snap.meta.index,
+    });
     if (this.opts.bugs) n.rn.raft.bugs = this.opts.bugs;
     n.up = true;
     n.pending = undefined;
-    n.appliedIndex = n.storage.snapshot().meta.index;
+    n.appliedIndex = snap.meta.index;
+    n.hash = snap.meta.index > 0 ? decodeSimSnapshot(snap.data).hash : HASH0;
+    n.appliedConf = snap.meta.index > 0 ? snap.meta.conf : EMPTY_CONF;
+    n.snapIndex = snap.meta.index;
     n.reads.clear();
     n.proposals.clear();
   }
@@ -248,10 +338,12 @@ export class Simulator {
     for (const m of msgs) {
       if (this.cut.has(`${m.from}>${m.to}`)) {
         if (this.trace) this.log(`drop(partition) ${describeMessage(m)}`);
+        this.snapshotLost(m);
         continue;
       }
       if (!this.healed && this.rand.float() < this.dropRate) {
         if (this.trace) this.log(`drop ${describeMessage(m)}`);
+        this.snapshotLost(m);
         continue;
       }
       const copies = !this.healed && this.rand.float() < this.dupRate ? 2 : 1;
@@ -260,6 +352,16 @@ export class Simulator {
         this.net.push({ at: this.now + delay, m });
       }
     }
+  }
+
+  /** A lost snapshot message is reported to its sender a little later (as a broken stream). */
+  private snapshotLost(m: Message): void {
+    if (m.type !== 'snap') return;
+    this.net.push({
+      at: this.now + 1 + this.rand.intn(this.healed ? 3 : this.maxDelay),
+      m,
+      report: { ok: false },
+    });
   }
 
   private deliverDue(): void {
@@ -276,11 +378,20 @@ export class Simulator {
       due[i] = due[j]!;
       due[j] = t;
     }
-    for (const { m } of due) {
+    for (const { m, report } of due) {
+      if (report !== undefined) {
+        const sender = this.nodes.get(m.from);
+        if (sender?.up === true) sender.rn.reportSnapshot(m.to, report.ok);
+        continue;
+      }
       const n = this.nodes.get(m.to);
-      if (!n || !n.up) continue;
+      if (!n || !n.up) {
+        this.snapshotLost(m);
+        continue;
+      }
       if (this.trace) this.log(`recv ${describeMessage(m)}`);
       n.rn.step(m);
+      if (m.type === 'snap') this.net.push({ at: this.now + 1, m, report: { ok: true } });
     }
   }
 
@@ -319,8 +430,23 @@ export class Simulator {
     if (rd.hardState) s.setHardState(rd.hardState);
     this.opts.onPersist?.(n.id, { hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     this.send(rd.persistedMessages);
-    if (rd.snapshot) n.appliedIndex = rd.snapshot.meta.index;
+    if (rd.snapshot) {
+      // §7: the state machine is reset to the snapshot's contents.
+      const sn = rd.snapshot;
+      n.appliedIndex = sn.meta.index;
+      n.hash = decodeSimSnapshot(sn.data).hash;
+      n.appliedConf = sn.meta.conf;
+      n.snapIndex = sn.meta.index;
+      n.installs++;
+      this.stats.installs++;
+      if (this.trace) this.log(`${n.id} INSTALL snapshot ${sn.meta.term}/${sn.meta.index}`);
+      for (const inv of this.invariants) {
+        const v = inv.onSnapshot?.(this, n.id, sn, 'installed');
+        if (v) this.fail(inv, v);
+      }
+    }
     for (const e of rd.committedEntries) this.apply(n, e);
+    this.maybeSnapshot(n);
     for (const rs of rd.readStates) {
       const ctx = dec.decode(rs.context);
       const acked = n.reads.get(ctx);
@@ -335,9 +461,39 @@ export class Simulator {
     n.rn.advance(rd);
   }
 
+  /** §7: snapshot the state machine at the applied index and compact, keeping the margin. */
+  private maybeSnapshot(n: SimNode): void {
+    if (this.snapshotEvery === 0 || n.appliedIndex - n.snapIndex < this.snapshotEvery) return;
+    const s = n.storage;
+    const index = n.appliedIndex;
+    const snap: Snapshot = {
+      meta: { index, term: s.term(index), conf: n.appliedConf },
+      data: encodeSimSnapshot(index, this.opts.staleSnapshots === true ? n.prevHash : n.hash),
+    };
+    const compactTo = Math.max(0, index - this.snapshotMargin);
+    s.createSnapshot(snap, compactTo);
+    this.opts.onCompact?.(n.id, snap, compactTo);
+    n.snapIndex = index;
+    this.stats.snapshots++;
+    if (this.trace) this.log(`${n.id} SNAPSHOT ${snap.meta.term}/${index} compact to ${compactTo}`);
+    for (const inv of this.invariants) {
+      const v = inv.onSnapshot?.(this, n.id, snap, 'taken');
+      if (v) this.fail(inv, v);
+    }
+  }
+
   private apply(n: SimNode, e: Entry): void {
     if (this.trace) this.log(`${n.id} apply ${describeEntry(e)}`);
     n.appliedIndex = e.index;
+    n.prevHash = n.hash;
+    n.hash = digest(n.hash, e);
+    if (e.type === 'conf') {
+      try {
+        n.appliedConf = applyConfChange(n.appliedConf, decodeConfChange(e.data));
+      } catch {
+        // an inapplicable change is a no-op everywhere
+      }
+    }
     if (e.index > this.stats.committed) this.stats.committed = e.index;
     for (const inv of this.invariants) {
       const v = inv.onApplied?.(this, n.id, e);
@@ -489,7 +645,7 @@ export class Simulator {
       const r = this.rand;
       for (const n of this.nodes.values()) {
         if (n.up && r.float() < this.crashRate) this.crash(n);
-        else if (!n.up && r.float() < 0.01) this.restart(n);
+        else if (!n.up && n.id !== this.longCrashed && r.float() < 0.01) this.restart(n);
       }
       if (r.float() < this.partitionRate) this.randomPartition();
       else if (this.cut.size > 0 && r.float() < this.partitionRate * 2) {
@@ -519,9 +675,17 @@ export class Simulator {
   /** Runs the safety phase, then the liveness phase. */
   run(): SimResult {
     const ticks = this.opts.ticks ?? 300;
+    if (this.longCrashed !== undefined) this.crash(this.node(this.longCrashed));
     for (let i = 0; i < ticks * TICK && !this.failure; i++) this.step(true);
     if (!this.failure) this.liveness();
-    const base = { seed: this.opts.seed, shape: this.shape, stats: this.stats };
+    const base = {
+      seed: this.opts.seed,
+      shape: this.shape,
+      stats: this.stats,
+      ...(this.longCrashed !== undefined
+        ? { longCrashed: { id: this.longCrashed, installs: this.node(this.longCrashed).installs } }
+        : {}),
+    };
     return this.failure ? { ...base, failure: this.failure } : base;
   }
 

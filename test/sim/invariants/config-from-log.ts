@@ -17,8 +17,10 @@ export function configFromLog(): Invariant {
       for (const n of sim.live()) {
         const r = n.rn.raft;
         const log = r.log;
-        let conf: ConfState = log.snapshot().meta.conf;
-        const first = log.firstIndex();
+        const snap = log.snapshot().meta;
+        let conf: ConfState = snap.conf;
+        // Entries kept below the snapshot (the catch-up margin) are already in its membership.
+        const first = Math.max(log.firstIndex(), snap.index + 1);
         const last = log.lastIndex();
         if (last >= first) {
           for (const e of log.slice(first, last + 1, Number.MAX_SAFE_INTEGER)) {

@@ -1,4 +1,4 @@
-import type { Entry, NodeId, Term } from '../../../src/core/messages.js';
+import type { Entry, NodeId, Snapshot, Term } from '../../../src/core/messages.js';
 import type { Simulator } from '../simulator.js';
 
 /**
@@ -16,6 +16,13 @@ export interface Invariant {
   onApplied?(sim: Simulator, node: NodeId, entry: Entry): string | undefined;
   /** A read that began when `ackedIndex` was the newest acknowledged write was served at `index`. */
   onRead?(sim: Simulator, node: NodeId, index: number, ackedIndex: number): string | undefined;
+  /** `node` took a snapshot of its state machine, or installed one from a leader (§7). */
+  onSnapshot?(
+    sim: Simulator,
+    node: NodeId,
+    snapshot: Snapshot,
+    kind: 'taken' | 'installed',
+  ): string | undefined;
   /** After every simulation step. */
   afterStep?(sim: Simulator): string | undefined;
 }
