@@ -6,6 +6,7 @@
  *
  * BENCH_SECONDS (default 10) sets the time per level; BENCH_LEVELS="1,16" picks levels.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import { ProcessCluster } from '../test/support/process-cluster.js';
 
@@ -65,6 +66,17 @@ async function level(
   return { ops: lat.length / elapsed, p50: pct(0.5), p99: pct(0.99), errors };
 }
 
+/** CPU seconds (user + system) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 const cluster = new ProcessCluster(3, ['--log-level', 'warn']);
 await cluster.init();
 cluster.startAll();
@@ -75,11 +87,15 @@ try {
     `bench:kv — 3 members on loopback, fsync on, 256-byte values, 10,000 keys, ${seconds}s per level (node ${process.version})`,
   );
   await level(base, 16, 2); // warm-up
-  console.log('clients      ops/s   p50 ms   p99 ms  errors');
+  console.log('clients      ops/s   p50 ms   p99 ms  errors  server CPU µs/op (all three)');
   for (const c of levels) {
+    const before = cluster.members.map((m) => cpuSeconds(m.proc?.pid));
     const r = await level(base, c, seconds);
+    const after = cluster.members.map((m) => cpuSeconds(m.proc?.pid));
+    const used = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
+    const perOp = (used / Math.max(1, r.ops * seconds)) * 1e6;
     console.log(
-      `${String(c).padStart(7)} ${Math.round(r.ops).toString().padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)}`,
+      `${String(c).padStart(7)} ${Math.round(r.ops).toString().padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)} ${perOp.toFixed(0).padStart(8)}`,
     );
   }
 } finally {

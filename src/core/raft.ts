@@ -32,6 +32,7 @@ import { ReadOnly, decodeRound } from './read-only.js';
 import {
   bcastAppend,
   bcastHeartbeat,
+  flushCommit,
   handleAppendResponse,
   handleHeartbeatResponse,
   maybeSendAppend,
@@ -342,6 +343,8 @@ export class Raft {
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
       this.step({ type: 'beat', from: this.id, to: this.id, term: 0 });
+    } else if (this.cfg.lazyCommit) {
+      flushCommit(this);
     }
   }
 
@@ -951,7 +954,7 @@ export class Raft {
     if (this.role !== 'leader') return;
     const self = this.tracker.progress.get(this.id);
     if (self && self.maybeUpdate(this.persistedIndex())) {
-      if (this.maybeCommit()) bcastAppend(this, true);
+      if (this.maybeCommit()) bcastAppend(this, !this.cfg.lazyCommit);
     }
   }
 }

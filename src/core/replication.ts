@@ -121,6 +121,14 @@ export function handleHeartbeatResponse(r: Raft, from: NodeId, round: number): v
   }
 }
 
+/** With `lazyCommit`: once a tick, tell followers that lag behind the commit index about it. */
+export function flushCommit(r: Raft): void {
+  for (const [id, pr] of r.tracker.progress) {
+    if (id === r.id) continue;
+    if (Math.min(pr.match, r.log.committed) > pr.sentCommit) maybeSendAppend(r, id, true);
+  }
+}
+
 /** The leader hands over: tell an up-to-date transferee to campaign at once. */
 export function sendTimeoutNow(r: Raft, to: NodeId): void {
   r.leaseRevoked = true;
@@ -164,11 +172,11 @@ export function handleAppendResponse(r: Raft, m: AppRespMsg): void {
       break;
   }
   if (r.maybeCommit()) {
-    bcastAppend(r, true);
+    bcastAppend(r, !r.cfg.lazyCommit);
   } else if (wasPaused || pr.state === 'replicate') {
     // A follower that was paused when commit last moved may not know it yet: tell it, even
     // with an empty append, so it can apply without waiting for the next heartbeat.
-    const bumpCommit = Math.min(r.log.committed, pr.match) > pr.sentCommit;
+    const bumpCommit = !r.cfg.lazyCommit && Math.min(r.log.committed, pr.match) > pr.sentCommit;
     let sent = maybeSendAppend(r, m.from, bumpCommit);
     while (sent && pr.state === 'replicate' && pr.next <= r.log.lastIndex()) {
       sent = maybeSendAppend(r, m.from, false);

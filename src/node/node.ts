@@ -26,7 +26,7 @@ export interface NodeOptions<R> {
   readonly initialMembers?: readonly NodeId[];
   /** Milliseconds per tick. Default 50. */
   readonly tickMs?: number;
-  /** Core settings. Defaults here: electionTicks 12 (0.6–1.2 s), heartbeatTicks 2 (100 ms). */
+  /** Core settings. Defaults here: electionTicks 12 (0.6–1.2 s), heartbeatTicks 2 (100 ms), lazyCommit. */
   readonly raft?: Omit<RaftConfig, 'id' | 'storage' | 'applied'>;
   /** How long `propose()` and `read()` wait before rejecting with TIMEOUT. Default 5000 ms. */
   readonly timeoutMs?: number;
@@ -155,6 +155,8 @@ export class RaftNode<R = unknown> {
     const rn = new RawNode({
       electionTicks: 12,
       heartbeatTicks: 2,
+      // Commits reach followers with the next append or tick, not an extra message round.
+      lazyCommit: true,
       rand: new SeededRand(seed),
       ...opts.raft,
       id: opts.id,
