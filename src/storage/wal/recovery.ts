@@ -56,6 +56,12 @@ export interface RecoveredWal {
   readonly writeOffset: number;
   /** CRC-32 of the last segment's `[header, writeOffset)`, seeded with its salt (for sealing). */
   readonly runningCrc: number;
+  /**
+   * The meta file's compaction point replaced the log the WAL holds (a snapshot was installed
+   * and recorded, and the crash came before the WAL's RESET record): the caller must write that
+   * RESET now, before anything is appended after it, or the next recovery would find a gap.
+   */
+  readonly resetToBase: boolean;
 }
 
 const SECTOR = 512;
@@ -506,7 +512,9 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
   }
 
   // Apply the compaction point recorded in the meta file.
+  let resetToBase = false;
   if (!anchored || index.last < base.index) {
+    resetToBase = anchored;
     index.reset(base.index, base.term);
   } else if (index.baseIndex > base.index) {
     throw new CorruptionError(
@@ -518,9 +526,10 @@ export async function recoverWal(opts: RecoverOptions): Promise<RecoveredWal> {
     // The snapshot that replaced the log was recorded but the crash came before the WAL said
     // so (see FileStorage: meta first, then the RESET record): drop the conflicting log.
     index.reset(base.index, base.term);
+    resetToBase = true;
   } else {
     index.compact(base.index);
     index.baseTerm = base.term;
   }
-  return { segments, index, commit, writeOffset, runningCrc };
+  return { segments, index, commit, writeOffset, runningCrc, resetToBase };
 }

@@ -87,7 +87,11 @@ export class Wal {
     }
     if (last.fd !== undefined) await opts.sfs.close(last.fd);
     last.fd = wfd;
-    return { wal: new Wal(opts, r.index, r.segments, wfd, r.writeOffset, r.runningCrc), commit: r.commit };
+    const wal = new Wal(opts, r.index, r.segments, wfd, r.writeOffset, r.runningCrc);
+    // The meta file recorded a snapshot that replaced the log, and the crash came before the WAL
+    // said so: say it now, before anything is appended after it (see RecoveredWal.resetToBase).
+    if (r.resetToBase) await wal.write({ reset: { index: base.index, term: base.term }, entries: [] });
+    return { wal, commit: r.commit };
   }
 
   /** Number of segment files (for tests and metrics). */
