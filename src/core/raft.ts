@@ -440,9 +440,11 @@ export class Raft {
         this.becomeFollower(m.term, undefined);
       }
     } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
-        // A stale leader (e.g. partitioned away): tell it our term so it steps down. Without
-        // this a node that campaigned while cut off could never rejoin under PreVote.
+      if (m.type === 'app' || m.type === 'heartbeat') {
+        // A stale leader (e.g. partitioned away): tell it our term so it steps down (Figure 2:
+        // "reply false if term < currentTerm" carries our term). Without this a node whose term
+        // ran ahead could never rejoin: under PreVote or CheckQuorum its vote requests are
+        // ignored, and as a learner it cannot campaign at all (found by the simulator).
         this.send({
           type: 'app-resp',
           from: this.id,

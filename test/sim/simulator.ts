@@ -77,6 +77,8 @@ export interface SimProfile {
   spares: number;
   /** §7: a node snapshots its state machine every this many applied entries (0: never). */
   snapshotEvery: number;
+  /** Commit propagation with the next append or tick (`lazyCommit`) instead of at once. */
+  lazyCommit: boolean;
   /** Entries kept in the log below a snapshot (the catch-up margin). */
   snapshotMargin: number;
   /**
@@ -219,6 +221,7 @@ export class Simulator {
       snapshotEvery: 0,
       snapshotMargin: 0,
       longCrash: false,
+      lazyCommit: false,
     };
     if (drawn.membershipRate > 0) drawn.spares = r.intn(Math.min(3, n - 1) + 1);
     // Compaction knobs come from a generator of their own, so that every other draw (and so
@@ -227,8 +230,17 @@ export class Simulator {
     drawn.snapshotEvery = [0, 0, 5, 20, 60][rc.intn(5)]!;
     drawn.snapshotMargin = [0, 3, 15][rc.intn(3)]!;
     drawn.longCrash = drawn.snapshotEvery > 0 && rc.float() < 0.15;
+    drawn.lazyCommit = new SeededRand((opts.seed ^ 0x1a2ec0de) >>> 0).float() < 0.5;
     const p: SimProfile = { ...drawn, ...opts.profile };
-    const { preVote, checkQuorum, electionTicks, heartbeatTicks, maxInflightMsgs, maxSizePerMsg } = p;
+    const {
+      preVote,
+      checkQuorum,
+      electionTicks,
+      heartbeatTicks,
+      maxInflightMsgs,
+      maxSizePerMsg,
+      lazyCommit,
+    } = p;
     this.dropRate = p.dropRate;
     this.dupRate = p.dupRate;
     this.maxDelay = p.maxDelay;
@@ -244,7 +256,7 @@ export class Simulator {
       `inflight=${maxInflightMsgs} msgbytes=${maxSizePerMsg} drop=${this.dropRate} dup=${this.dupRate} ` +
       `delay=${this.maxDelay} crash=${this.crashRate} partition=${this.partitionRate} ` +
       `membership=${this.membershipRate} spares=${p.spares} ` +
-      `snapshot=${this.snapshotEvery}/${this.snapshotMargin}${p.longCrash ? ' longcrash' : ''}`;
+      `snapshot=${this.snapshotEvery}/${this.snapshotMargin}${p.longCrash ? ' longcrash' : ''} lazycommit=${lazyCommit}`;
     // The founding voters bootstrap the log with one membership entry (as RaftNode does);
     // spares start empty and learn everything from the log once added.
     const founders = this.ids.slice(0, n - p.spares);
@@ -284,6 +296,7 @@ export class Simulator {
         heartbeatTicks,
         maxInflightMsgs,
         maxSizePerMsg,
+        lazyCommit,
       });
     }
   }

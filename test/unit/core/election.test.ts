@@ -112,7 +112,7 @@ describe('§5.1 terms', () => {
     expect(old.rn.raft.term).toBe(2);
   });
 
-  it('without PreVote and CheckQuorum a stale append is ignored silently', () => {
+  it('without PreVote and CheckQuorum a stale append is still answered with the current term (Figure 2)', () => {
     const { rn, s } = fresh('n1', [1, 2], { preVote: false, checkQuorum: false });
     rn.step({
       type: 'app',
@@ -124,7 +124,8 @@ describe('§5.1 terms', () => {
       entries: [],
       commit: 0,
     });
-    expect(allMsgs(drain(rn, s))).toEqual([]);
+    expect(rn.raft.term).toBe(2);
+    expect(ofType(allMsgs(drain(rn, s)), 'app-resp')).toMatchObject([{ to: 'n2', term: 2 }]);
   });
 
   it('a stale vote request is ignored and a stale pre-vote is rejected with the current term', () => {
