@@ -12,12 +12,12 @@ import { RaftError } from '../errors.js';
  * All integers big-endian. `keys` in the header is the number of records that follow.
  */
 
-/** Chunk size the writer aims for. */
-export const KV_SNAPSHOT_CHUNK = 1 << 20;
+/** Chunk size the writer aims for: small enough that producing one is a short pause for applying. */
+export const KV_SNAPSHOT_CHUNK = 256 * 1024;
 const RECORD_FIXED = 2 + 16 + 4;
 const MAX_KEY_BYTES = 0xffff;
 
-/** Packs records into ~1 MiB chunks. */
+/** Packs records into chunks of about {@link KV_SNAPSHOT_CHUNK} bytes. */
 export class KvSnapshotWriter {
   private buf: Buffer;
   private pos = 0;

@@ -207,7 +207,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   /**
    * The whole state as of now (the last applied command), in the format of snapshot-codec.ts,
-   * as a stream of ~1 MiB chunks. Sessions, members and log time are captured at once; the keys
+   * as a stream of ~256 KiB chunks. Sessions, members and log time are captured at once; the keys
    * are serialized lazily from a copy-on-write view, so applying continues while the stream is
    * read (a key changed before the serializer reaches it keeps its captured value aside).
    * Only one snapshot is produced at a time: a new one ends the previous stream.

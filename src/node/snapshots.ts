@@ -73,6 +73,7 @@ export interface SnapshotHost {
 }
 
 const EMPTY = new Uint8Array(0);
+const RESTORE_CHUNK_BYTES = 256 * 1024;
 const key = (m: SnapshotMeta): string => `${m.index}/${m.term}`;
 
 interface Waiter {
@@ -120,7 +121,8 @@ export class Snapshots implements SnapshotSink {
 
   /** Restores the state machine from the current snapshot (on start). */
   static async restoreStateMachine(storage: Storage, sm: StateMachine<unknown>): Promise<SnapshotMeta> {
-    const reader = storage.readSnapshot(SNAPSHOT_CHUNK_BYTES);
+    // Smaller chunks than for sending: parsing one is a pause in the event loop.
+    const reader = storage.readSnapshot(RESTORE_CHUNK_BYTES);
     if (reader.meta.index === 0) {
       reader.close();
       return reader.meta;

@@ -1,5 +1,13 @@
 /** The transport layer: the contract, the binary codec and framing, TCP and in-memory transports. */
-export type { MessageHandler, Transport, TransportEvents } from './transport.js';
+export type {
+  IncomingSnapshot,
+  MessageHandler,
+  SnapshotPayload,
+  SnapshotSink,
+  Transport,
+  TransportEvents,
+} from './transport.js';
+export { SNAP_ACK_TAG, SNAP_CHUNK_TAG } from './snapshot-frames.js';
 export {
   CODEC_VERSION,
   DEFAULT_REF_THRESHOLD,

@@ -528,7 +528,7 @@ export class TcpTransport implements Transport {
         ack(f.stream, false, 'this server does not accept the snapshot now');
         return undefined;
       }
-      this.logSafe('info', 'snapshot-receive-begin', {
+      this.logSafe('debug', 'snapshot-stream-begin', {
         peer,
         index: m.snapshot.meta.index,
         term: m.snapshot.meta.term,
@@ -592,7 +592,7 @@ export class TcpTransport implements Transport {
         return;
       }
       st.failed = true; // done: a close from now on is not a failure
-      this.logSafe('info', 'snapshot-received', { peer, bytes: st.size });
+      this.logSafe('debug', 'snapshot-stream-done', { peer, bytes: st.size });
       ack(st.id, true, '');
     });
     return st;
