@@ -220,6 +220,49 @@ describe('§7 at the node: taking snapshots', () => {
   });
 });
 
+describe('§7 at the node: stale snapshots', () => {
+  it('a snapshot at or below the commit index is refused without its bytes, and the sender learns the commit index', async () => {
+    const net = new MemoryNetwork();
+    const m = await start('n1', new MemoryStorage(), net.transport('n1'), { initialMembers: ['n1'] });
+    await until(() => m.node.isLeader(), 'leader');
+    await write([m], 10, 'k');
+    const before = m.storage.snapshot().meta.index;
+    // A stale leader (term 1 < ours) streams an old snapshot to n1.
+    const outcome: boolean[] = [];
+    const old = net.transport('n0', { events: { onSnapshotSent: (_p, ok) => outcome.push(ok) } });
+    const answers: string[] = [];
+    await old.start((msg) => answers.push(`${msg.type}:${msg.type === 'app-resp' ? msg.index : ''}`));
+    let pulled = 0;
+    old.sendSnapshot(
+      {
+        type: 'snap',
+        from: 'n0',
+        to: 'n1',
+        term: 1,
+        snapshot: {
+          meta: { index: 3, term: 1, conf: { voters: ['n1'], outgoing: [], learners: [], learnersNext: [] } },
+          data: new Uint8Array(0),
+        },
+      },
+      {
+        size: 4,
+        chunks: {
+          async *[Symbol.asyncIterator]() {
+            pulled++;
+            yield new Uint8Array(4);
+          },
+        },
+      },
+    );
+    await until(() => outcome.length === 1, 'outcome');
+    expect(outcome).toEqual([false]);
+    expect(pulled).toBe(0); // refused before any byte moved
+    expect(m.storage.snapshot().meta.index).toBe(before);
+    expect(m.node.isLeader()).toBe(true);
+    await write([m], 1, 'still');
+  });
+});
+
 describe('§7 at the node: catching up through a snapshot', () => {
   it('a follower stopped while the log was compacted rejoins through a snapshot; a restart afterwards uses snapshot plus log', async () => {
     const net = new MemoryNetwork();
