@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleChild } from '../support/child-bundle.js';
+import net from 'node:net';
 import { freePorts } from '../support/process-cluster.js';
 import { NetworkProxy } from './proxy.js';
 import type { Rng } from './rng.js';
@@ -121,7 +122,7 @@ export class FaultCluster {
 
   private async newMember(founder: boolean): Promise<FaultMember> {
     const name = `n${this.nextId++}`;
-    const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
+    const [clientPort, peerPort] = (await reservePorts(2)) as [number, number];
     const m: FaultMember = {
       name,
       founder,
@@ -411,6 +412,38 @@ export interface ClusterView {
     role: string;
     matchIndex?: number;
   }[];
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * Free ports for servers, chosen below the kernel's ephemeral range: a port picked from that
+ * range (bind to 0, release) can be taken by any outgoing connection — and the proxy makes
+ * many — before the server that was meant to get it starts (or restarts) and binds it.
+ */
+async function reservePorts(n: number): Promise<number[]> {
+  let low = 32768;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    return freePorts(n);
+  }
+  if (!Number.isInteger(low) || low < 12000) return freePorts(n);
+  const out: number[] = [];
+  for (let tries = 0; out.length < n && tries < 1000; tries++) {
+    const port = 10000 + Math.floor(Math.random() * (low - 10000));
+    if (handedOut.has(port)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (!ok) continue;
+    handedOut.add(port);
+    out.push(port);
+  }
+  if (out.length < n) throw new Error('no free ports below the ephemeral range');
+  return out;
 }
 
 export function sleep(ms: number): Promise<void> {

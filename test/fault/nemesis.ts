@@ -430,10 +430,12 @@ export async function membershipLoop(
       if (voters.length <= base) {
         const j = await c.prepareJoiner();
         let outcome: MembershipEvent['outcome'] = 'ok';
+        let why = '';
         const add = kv
           .addMember(j.name, j.inboundPeerUrl, { clientUrl: j.advertisedClientUrl, role: 'voter' })
           .catch((e: Error & { code?: string }) => {
             outcome = e.code === 'TIMEOUT' || e.code === 'CATCH_UP_TIMEOUT' ? 'unknown' : 'failed';
+            why = ` (${e.code ?? e.message})`;
             ctx.log(`add ${j.name}: ${e.message}`);
           });
         c.start(j.name);
@@ -444,7 +446,7 @@ export async function membershipLoop(
         events.push({
           at,
           done: ctx.now(),
-          description: `add ${j.name}${member ? '' : ' (not a member: stopped)'}`,
+          description: `add ${j.name}${why}${member ? '' : ', not a member: stopped'}`,
           outcome,
         });
       } else {
@@ -452,8 +454,10 @@ export async function membershipLoop(
         if (removable.length === 0) continue;
         const victim = ctx.rng.pick(removable);
         let outcome: MembershipEvent['outcome'] = 'ok';
+        let why = '';
         await kv.removeMember(victim).catch((e: Error & { code?: string }) => {
           outcome = e.code === 'TIMEOUT' ? 'unknown' : 'failed';
+          why = ` (${e.code ?? e.message})`;
           ctx.log(`remove ${victim}: ${e.message}`);
         });
         const still = await isMember(ctx, victim);
@@ -461,7 +465,7 @@ export async function membershipLoop(
         events.push({
           at,
           done: ctx.now(),
-          description: `remove ${victim}${still ? ' (still a member)' : ''}`,
+          description: `remove ${victim}${why}${still ? ', still a member' : ''}`,
           outcome,
         });
       }
@@ -499,15 +503,22 @@ async function isMember(ctx: NemesisContext, name: string): Promise<boolean> {
  */
 export async function reconcileMembership(ctx: NemesisContext): Promise<void> {
   const c = ctx.cluster;
-  const l = await c.leader();
+  const deadline = performance.now() + 10_000;
+  let l = await c.leader();
+  while (!l && performance.now() < deadline) {
+    await sleep(100);
+    l = await c.leader();
+  }
   if (!l) return;
   const listed = new Set(l.view.members.map((m) => m.name));
   for (const m of c.members) {
     if (m.state === 'new') continue;
     if (listed.has(m.name) && (m.state === 'removed' || m.state === 'down')) {
+      ctx.log(`reconcile: ${m.name} is a member: starting it`);
       m.state = 'down';
       c.start(m.name);
-    } else if (!listed.has(m.name) && m.state !== 'removed' && !m.founder) {
+    } else if (!listed.has(m.name) && m.state !== 'removed') {
+      ctx.log(`reconcile: ${m.name} is not a member: stopping it`);
       await c.retire(m.name);
     }
   }

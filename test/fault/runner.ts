@@ -58,7 +58,17 @@ export interface RunOptions {
   keep?: 'always' | 'failed' | 'never';
   diskMode?: 'auto' | 'tmpfs' | 'inject';
   workload?: Partial<
-    Pick<WorkloadOptions, 'leaseFraction' | 'kvFraction' | 'ops' | 'thinkMs' | 'timeoutMs' | 'deadlineMs'>
+    Pick<
+      WorkloadOptions,
+      | 'leaseFraction'
+      | 'kvFraction'
+      | 'ops'
+      | 'mix'
+      | 'uniqueFraction'
+      | 'thinkMs'
+      | 'timeoutMs'
+      | 'deadlineMs'
+    >
   >;
   check?: CheckOptions;
   /** Progress lines. */
@@ -346,7 +356,14 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
     finalNotes,
     dir,
   });
-  if (dir) fs.writeFileSync(path.join(dir, 'summary.txt'), summary + '\n');
+  if (dir) {
+    fs.writeFileSync(path.join(dir, 'summary.txt'), summary + '\n');
+    fs.writeFileSync(path.join(dir, 'events.txt'), events.join('\n') + '\n');
+    fs.writeFileSync(
+      path.join(dir, 'options.json'),
+      JSON.stringify({ ...o, log: undefined }, null, 2) + '\n',
+    );
+  }
   fs.rmSync(workDir, { recursive: true, force: true });
   return { seed: o.seed, verdict, reasons, summary, history, windows, membership, check, dir, stats };
 }

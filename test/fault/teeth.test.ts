@@ -16,9 +16,11 @@ const TEETH: Partial<RunOptions> = {
   quietMs: [500, 1000],
   holdMs: [2500, 3000],
   settleMs: 1000,
-  recoveryTimeoutMs: 8000,
+  recoveryTimeoutMs: 5000,
   replicaWaitMs: 3000,
   check: { timeLimitMs: 5000 },
+  // A caught bug is the expected outcome: nothing to keep.
+  keep: 'never',
 };
 
 async function caught(

@@ -32,14 +32,22 @@ export interface WorkloadOptions {
   kvFraction?: number;
   /** Fraction of reads made with `consistency=lease`. Default 0.1. */
   leaseFraction?: number;
-  /** Time limit of one raw request / one KvClient attempt. Default 1500 ms. */
+  /** Time limit of one raw request / one KvClient attempt. Default 3000 ms. */
   timeoutMs?: number;
-  /** Time limit of a whole KvClient call (retries included). Default 4000 ms. */
+  /** Time limit of a whole KvClient call (retries included). Default 6000 ms. */
   deadlineMs?: number;
   /** Pause between a client's operations, ms (uniform in [0, thinkMs]). Default 10. */
   thinkMs?: number;
   /** Only these operation kinds (default all). */
   ops?: readonly ('get' | 'put' | 'cas' | 'delete')[];
+  /**
+   * Fraction of puts made to a fresh key that nothing else touches until the final read-back:
+   * such a key must end holding the value if the put was acknowledged and stay absent if it
+   * definitely failed, whatever else happened. Default 0.15.
+   */
+  uniqueFraction?: number;
+  /** Relative weights of the kinds. Default get 45, put 25, cas 20, delete 10. */
+  mix?: { get: number; put: number; cas: number; delete: number };
 }
 
 /** 503 codes that guarantee a write was not appended (src/errors.ts, src/client/errors.ts). */
@@ -76,6 +84,13 @@ class KeySpace {
     this.count = Array.from({ length: slots }, () => 0);
   }
 
+  /** A key used once (and read back at the end). */
+  unique(client: number, n: number): string {
+    const k = `u${client}.${n}`;
+    this.touched.add(k);
+    return k;
+  }
+
   next(rng: Rng): string {
     const s = rng.int(0, this.slots - 1);
     if (++this.count[s]! > this.opsPerKey) {
@@ -93,6 +108,7 @@ export class Workload {
   private running: Promise<void>[] = [];
   private readonly keys: KeySpace;
   private readonly o: Required<Omit<WorkloadOptions, 'ops'>> & { ops: WorkloadOptions['ops'] };
+  private readonly weights: readonly (readonly [number, Plan['f']])[];
   /** Operations completed per outcome, for progress reports. */
   readonly counts = { ok: 0, fail: 0, info: 0 };
 
@@ -102,12 +118,18 @@ export class Workload {
       opsPerKey: 150,
       kvFraction: 0.5,
       leaseFraction: 0.1,
-      timeoutMs: 1500,
-      deadlineMs: 4000,
+      timeoutMs: 3000,
+      deadlineMs: 6000,
       thinkMs: 10,
+      uniqueFraction: 0.15,
+      mix: { get: 45, put: 25, cas: 20, delete: 10 },
       ...o,
       ops: o.ops,
     };
+    const kinds = this.o.ops ?? ['get', 'put', 'cas', 'delete'];
+    this.weights = (['get', 'put', 'cas', 'delete'] as const)
+      .filter((k) => kinds.includes(k))
+      .map((k) => [this.o.mix[k], k] as const);
     this.keys = new KeySpace(this.o.keys, this.o.opsPerKey);
   }
 
@@ -131,23 +153,15 @@ export class Workload {
 
   private plan(rng: Rng, seen: Map<string, number>, client: number, n: number): Plan {
     const key = this.keys.next(rng);
-    const kinds = this.o.ops ?? ['get', 'put', 'cas', 'delete'];
-    const f = rng.weighted(
-      (
-        [
-          [45, 'get'],
-          [25, 'put'],
-          [20, 'cas'],
-          [10, 'delete'],
-        ] as const
-      ).filter(([, k]) => kinds.includes(k)),
-    );
+    const f = rng.weighted(this.weights);
     const value = `c${client}-${n}`;
     switch (f) {
       case 'get':
         return rng.chance(this.o.leaseFraction) ? { f, key, lease: true } : { f, key };
       case 'put':
-        return { f, key, value };
+        return rng.chance(this.o.uniqueFraction)
+          ? { f, key: this.keys.unique(client, n), value }
+          : { f, key, value };
       case 'cas':
         return { f, key, value, prevIndex: seen.get(key) ?? 0 };
       case 'delete':
