@@ -119,9 +119,7 @@ export class RawNode {
     const r = this.raft;
     const entries: Entry[] = new Array<Entry>(data.length);
     for (let i = 0; i < data.length; i++) entries[i] = { term: 0, index: 0, type: 'normal', data: data[i]! };
-    r.step({ type: 'prop', from: r.id, to: r.id, term: 0, entries });
-    if (r.role !== 'leader') return undefined;
-    return { index: r.log.lastIndex(), term: r.term };
+    return this.proposeEntries(entries);
   }
 
   /** Proposes a membership change (§6); refused while another one is uncommitted. */
@@ -130,10 +128,22 @@ export class RawNode {
   }
 
   private proposeEntry(e: Entry): Proposed | undefined {
+    return this.proposeEntries([e]);
+  }
+
+  /**
+   * A leader appends `entries` right after its last index (or throws); where they landed is
+   * known even if appending them made it step down (a removal committing) or append more (the
+   * automatic leave-joint entry). On a follower they are forwarded or refused.
+   */
+  private proposeEntries(entries: Entry[]): Proposed | undefined {
     const r = this.raft;
-    r.step({ type: 'prop', from: r.id, to: r.id, term: 0, entries: [e] });
-    if (r.role !== 'leader') return undefined;
-    return { index: r.log.lastIndex(), term: r.term };
+    const wasLeader = r.role === 'leader';
+    const before = r.log.lastIndex();
+    const term = r.term;
+    r.step({ type: 'prop', from: r.id, to: r.id, term: 0, entries });
+    if (!wasLeader) return undefined;
+    return { index: before + entries.length, term };
   }
 
   /**

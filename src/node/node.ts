@@ -425,13 +425,17 @@ export class RaftNode<R = unknown> {
 
   private proposeGroup(group: PendingProposal<R>[]): void {
     try {
+      // We may have stepped down since these were queued. Refuse them here: handing them to
+      // the core could forward them (forwardProposals), and then "not the leader" would be a
+      // lie — the new leader might apply them.
+      if (this.rn.raft.role !== 'leader') throw new NotLeaderError(this.rn.raft.leader);
       let res;
       if (group[0]!.type === 'conf') {
         res = this.rn.proposeConfChange(decodeConfChange(group[0]!.data));
       } else {
         res = this.rn.proposeBatch(group.map((p) => p.data));
       }
-      if (!res) throw new NotLeaderError(this.rn.raft.leader);
+      if (!res) throw new RaftError('INVARIANT', 'a leader did not append its proposal');
       const first = res.index - group.length + 1;
       for (let i = 0; i < group.length; i++) {
         const p = group[i]!;
