@@ -263,7 +263,7 @@ async function linkFault(ctx: NemesisContext, kind: 'slow' | 'lossy'): Promise<F
   const c = ctx.cluster;
   const names = c.active().map((m) => m.name);
   if (names.length < 2) return undefined;
-  const mode = modeOf(ctx, kind, ['all', 'one']);
+  const mode = modeOf(ctx, kind, LINK_MODES);
   const target = ctx.rng.pick(names);
   const fault: LinkFault =
     kind === 'slow'
@@ -301,7 +301,7 @@ async function isolateKill(ctx: NemesisContext): Promise<Fault | undefined> {
   // `isolate`: the follower is cut off both ways. `starve`: only the leader's messages to it
   // are cut, so it falls behind but its own links stay up (no reconnect back-off when the
   // leader dies, so it is quick to ask for votes).
-  const mode = modeOf(ctx, 'isolate-kill', ['isolate', 'starve']);
+  const mode = modeOf(ctx, 'isolate-kill', ISOLATE_KILL_MODES);
   c.proxy.blockMode = 'refuse';
   if (mode === 'isolate')
     c.proxy.partition([
@@ -393,6 +393,21 @@ async function forceNewTerm(ctx: NemesisContext, prefer: FaultMember): Promise<v
     kv.close();
   }
 }
+
+const LINK_MODES = ['all', 'one'] as const;
+const ISOLATE_KILL_MODES = ['isolate', 'starve'] as const;
+
+/** The modes each nemesis picks from (`--mode NEMESIS=MODE/MODE` pins some, used in turn). */
+export const MODES: Readonly<Record<NemesisName, readonly string[]>> = {
+  partition: PARTITION_MODES,
+  kill: KILL_MODES,
+  pause: PAUSE_MODES,
+  slow: LINK_MODES,
+  lossy: LINK_MODES,
+  'isolate-kill': ISOLATE_KILL_MODES,
+  disk: [],
+  membership: [],
+};
 
 // ------------------------------------------------------------------ membership (background)
 

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeChallenge, encodeHello, newNonce } from '../../src/transport/handshake.js';
 import { NetworkProxy } from './proxy.js';
 import { Rng } from './rng.js';
 
@@ -53,16 +54,9 @@ function roundTrip(
   });
 }
 
+/** A real HELLO frame, as the transport's handshake writes it. */
 function hello(id: string): Buffer {
-  const idb = Buffer.from(id);
-  const payload = Buffer.alloc(2 + 64 + 2 + idb.length);
-  payload[0] = 1;
-  payload[1] = 0xf2;
-  payload.writeUInt16BE(idb.length, 66);
-  idb.copy(payload, 68);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(payload.length);
-  return Buffer.concat([len, payload]);
+  return encodeHello(Buffer.from('secret'), newNonce(), newNonce(), id);
 }
 
 describe('the fault network proxy', () => {
@@ -127,12 +121,13 @@ describe('the fault network proxy', () => {
 
   it('tells the sender of a shared peer address from its HELLO, after relaying the CHALLENGE', async () => {
     const p = proxy();
-    const challenge = Buffer.from([0, 0, 0, 2, 1, 0xf1]);
+    const challenge = encodeChallenge(newNonce());
     const port = await p.listenInbound('b', await echo(challenge));
     p.setLink('c', 'b', { blocked: true });
-    const fromA = await roundTrip(port, hello('a'), 150);
+    const h = hello('a');
+    const fromA = await roundTrip(port, h, 150);
     expect(fromA.data.subarray(0, challenge.length)).toEqual(challenge);
-    expect(fromA.data.subarray(challenge.length)).toEqual(hello('a'));
+    expect(fromA.data.subarray(challenge.length)).toEqual(h);
     const fromC = await roundTrip(port, hello('c'), 150);
     expect(fromC.closed).toBe(true);
     expect(fromC.data.subarray(challenge.length).length).toBe(0);

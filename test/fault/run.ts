@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { checkHistory } from './check.js';
 import { readHistory } from './checker/history.js';
 import type { RecordedOp } from './history-recorder.js';
-import { NEMESES, type NemesisName } from './nemesis.js';
+import { MODES, NEMESES, type NemesisName } from './nemesis.js';
 import { formatSeed, parseSeed } from './rng.js';
 import { runFault, type RunOptions } from './runner.js';
 
@@ -21,6 +21,11 @@ const USAGE = `usage: npm run test:fault -- [flags]
   --keys N             keys in use at a time (default 8)
   --bugs LIST          switch on deliberate bugs (TSRAFT_UNSAFE_TEST_BUGS): stale-reads, ack-before-persist, skip-up-to-date-check
   --mode NEMESIS=M/M   pin a nemesis' modes, e.g. kill=all or partition=isolate-leader/halves (repeatable)
+  --hold MS-MS         how long each fault lasts (default 2500-6000)
+  --quiet MS-MS        time between faults (default 1000-3000)
+  --client-timeout MS  time limit of one request / one KvClient attempt (default 3000)
+  --kv-fraction F      fraction of clients using KvClient, the rest plain HTTP (default 0.5)
+  --unique F           fraction of puts to write-once keys (default 0.15)
   --disk MODE          auto (tmpfs as root, else injected ENOSPC), tmpfs or inject
   --out DIR            where kept runs go (default $TSRAFT_FAULT_OUT or <tmp>/tsraft-fault-runs)
   --keep               keep the run's history and logs even when it passes
@@ -42,6 +47,11 @@ async function main(): Promise<number> {
         bugs: { type: 'string' },
         mode: { type: 'string', multiple: true },
         disk: { type: 'string' },
+        hold: { type: 'string' },
+        quiet: { type: 'string' },
+        'client-timeout': { type: 'string' },
+        'kv-fraction': { type: 'string' },
+        unique: { type: 'string' },
         out: { type: 'string' },
         keep: { type: 'boolean' },
         check: { type: 'string' },
@@ -71,8 +81,27 @@ async function main(): Promise<number> {
       throw new Error(`--${name} must be an integer >= ${min}`);
     return Number(s);
   };
+  const span = (name: string): [number, number] | undefined => {
+    const s = v[name];
+    if (s === undefined) return undefined;
+    const m = typeof s === 'string' ? /^(\d+)-(\d+)$/.exec(s) : null;
+    if (!m || Number(m[1]) > Number(m[2])) throw new Error(`--${name} must look like 2000-3000 (ms)`);
+    return [Number(m[1]), Number(m[2])];
+  };
+  const fraction = (name: string): number | undefined => {
+    const s = v[name];
+    if (s === undefined) return undefined;
+    const f = Number(s);
+    if (typeof s !== 'string' || !(f >= 0 && f <= 1)) throw new Error(`--${name} must be between 0 and 1`);
+    return f;
+  };
   let o: RunOptions;
   try {
+    const hold = span('hold');
+    const quiet = span('quiet');
+    const kvFraction = fraction('kv-fraction');
+    const uniqueFraction = fraction('unique');
+    const timeoutMs = v['client-timeout'] === undefined ? undefined : int('client-timeout', 3000, 1);
     const nem = typeof v['nemesis'] === 'string' ? v['nemesis'] : 'partition,kill,pause';
     const nemeses = (nem === 'all' ? [...NEMESES] : nem.split(',').map((s) => s.trim())) as NemesisName[];
     for (const n of nemeses)
@@ -82,7 +111,11 @@ async function main(): Promise<number> {
       const [n, list] = m.split('=');
       if (!n || !list || !(NEMESES as readonly string[]).includes(n))
         throw new Error(`--mode ${m}: expected NEMESIS=MODE/MODE`);
-      modes[n as NemesisName] = list.split('/');
+      const ms = list.split('/');
+      for (const x of ms)
+        if (!MODES[n as NemesisName].includes(x))
+          throw new Error(`--mode ${m}: ${n} has modes ${MODES[n as NemesisName].join(', ') || '(none)'}`);
+      modes[n as NemesisName] = ms;
     }
     const disk = v['disk'];
     if (disk !== undefined && disk !== 'auto' && disk !== 'tmpfs' && disk !== 'inject')
@@ -97,6 +130,13 @@ async function main(): Promise<number> {
       ...(typeof v['bugs'] === 'string' ? { bugs: v['bugs'].split(',') } : {}),
       ...(Object.keys(modes).length ? { modes } : {}),
       ...(disk ? { diskMode: disk } : {}),
+      ...(hold ? { holdMs: hold } : {}),
+      ...(quiet ? { quietMs: quiet } : {}),
+      workload: {
+        ...(kvFraction !== undefined ? { kvFraction } : {}),
+        ...(uniqueFraction !== undefined ? { uniqueFraction } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs, deadlineMs: 2 * timeoutMs } : {}),
+      },
       ...(typeof v['out'] === 'string' ? { out: v['out'] } : {}),
       keep: v['keep'] ? 'always' : 'failed',
       check: { timeLimitMs: 30_000 },

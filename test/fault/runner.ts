@@ -131,6 +131,14 @@ export function commandLine(o: RunOptions): string {
   if (o.modes) {
     for (const [n, ms] of Object.entries(o.modes)) if (ms?.length) parts.push(`--mode ${n}=${ms.join('/')}`);
   }
+  if (o.keys !== undefined) parts.push(`--keys ${o.keys}`);
+  if (o.holdMs) parts.push(`--hold ${o.holdMs.join('-')}`);
+  if (o.quietMs) parts.push(`--quiet ${o.quietMs.join('-')}`);
+  const w = o.workload ?? {};
+  if (w.timeoutMs !== undefined) parts.push(`--client-timeout ${w.timeoutMs}`);
+  if (w.kvFraction !== undefined) parts.push(`--kv-fraction ${w.kvFraction}`);
+  if (w.uniqueFraction !== undefined) parts.push(`--unique ${w.uniqueFraction}`);
+  if (o.diskMode) parts.push(`--disk ${o.diskMode}`);
   return parts.join(' ');
 }
 
@@ -308,6 +316,8 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
   } catch (e) {
     findings.push(`the checker failed: ${(e as Error).stack ?? String(e)}`);
   }
+  if (check && check.malformed.length > 0)
+    findings.push(`the recorded history is malformed (a suite bug): ${check.malformed.length} problem(s)`);
   const reasons: string[] = [];
   if (check?.valid === false) reasons.push('safety violation (see the checks)');
   reasons.push(...findings);
