@@ -8,7 +8,7 @@
  * the log after it holds every acknowledged entry, and no half-written file is left behind.
  * Then the child resumes from what was recovered.
  *
- * SNAPSHOT_CRASH_SEED replays the operations and delays; SNAPSHOT_CRASH_KILLS (default 40).
+ * SNAPSHOT_CRASH_SEED replays the operations and delays; SNAPSHOT_CRASH_KILLS (default 30).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,7 +31,7 @@ beforeAll(() => {
 });
 afterAll(() => dirs.cleanup());
 
-const KILLS = Number(process.env['SNAPSHOT_CRASH_KILLS'] ?? 40);
+const KILLS = Number(process.env['SNAPSHOT_CRASH_KILLS'] ?? 30);
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
