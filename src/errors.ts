@@ -60,7 +60,9 @@ export class NotLeaderError extends RaftError {
   override name = 'NotLeaderError';
   constructor(
     readonly leaderHint: string | undefined,
-    message = leaderHint === undefined ? 'not the leader; no leader known' : `not the leader; leader is ${leaderHint}`,
+    message = leaderHint === undefined
+      ? 'not the leader; no leader known'
+      : `not the leader; leader is ${leaderHint}`,
   ) {
     super('NOT_LEADER', message);
   }

@@ -116,7 +116,6 @@ export class RawNode {
    * the position of the last one on the leader. Same errors as {@link propose}.
    */
   proposeBatch(data: readonly Uint8Array[]): Proposed | undefined {
-    const r = this.raft;
     const entries: Entry[] = new Array<Entry>(data.length);
     for (let i = 0; i < data.length; i++) entries[i] = { term: 0, index: 0, type: 'normal', data: data[i]! };
     return this.proposeEntries(entries);
