@@ -22,6 +22,8 @@ export interface RecordedOp extends Operation {
  */
 export class HistoryRecorder {
   readonly ops: RecordedOp[] = [];
+  /** Invoked, not yet completed. */
+  private readonly pending = new Map<number, RecordedOp>();
   private nextId = 0;
   private readonly t0 = performance.now();
   private fd: number | undefined;
@@ -37,11 +39,22 @@ export class HistoryRecorder {
 
   /** Starts an operation: its id and invoke time are fixed now. */
   invoke(op: Omit<RecordedOp, 'id' | 'invoke' | 'complete' | 'outcome'>): RecordedOp {
-    return { ...op, id: this.nextId++, invoke: this.now(), complete: undefined, outcome: 'info' };
+    const rec: RecordedOp = { ...op, id: this.nextId++, invoke: this.now(), complete: undefined, outcome: 'info' };
+    this.pending.set(rec.id, rec);
+    return rec;
+  }
+
+  /**
+   * The history so far, with the operations still in flight as indeterminate (they may yet
+   * take effect): a sound input for the checker in the middle of a run.
+   */
+  snapshot(): RecordedOp[] {
+    return [...this.ops, ...this.pending.values()];
   }
 
   /** Completes and records an operation. */
   complete(op: RecordedOp, done: Pick<RecordedOp, 'outcome'> & Partial<RecordedOp>): RecordedOp {
+    this.pending.delete(op.id);
     const rec: RecordedOp = { ...op, ...done, complete: this.now() };
     if (rec.complete! < rec.invoke) rec.complete = rec.invoke;
     this.ops.push(rec);

@@ -13,7 +13,7 @@ import type { Rng } from './rng.js';
  * | `pause` | SIGSTOP the leader (or a random member, or a minority) for longer than the election timeout, then SIGCONT |
  * | `slow` | delays every chunk on all links, or on one member's links, by 50–800 ms ± jitter |
  * | `lossy` | resets connections at random (per chunk) on all links or one member's |
- * | `isolate-kill` | cuts a follower off (both ways, or only from the leader's messages) while writes go on, then at once kills the leader and heals: the stale follower must not win with a short log; the leader restarts later |
+ * | `isolate-kill` | cuts a follower off (both ways, or only from the leader's messages) while writes go on, then at once kills the leader and heals (`stall`: and freezes the other followers just as their leader lease ends, so the stale one asks first): the stale follower must not win with a short log; the leader restarts later |
  * | `disk` | fills one member's disk (a small tmpfs, or injected ENOSPC) and forces a term change; the member must stop with a non-zero exit and nothing more; at heal the disk is freed and it restarts |
  * | `membership` | runs in the background, concurrently with the others: adds a fresh member as a voter, removes a random voter (the leader too), alternating |
  */
@@ -30,6 +30,8 @@ export interface NemesisContext {
   log(msg: string): void;
   /** Restrict the modes a nemesis picks from (teeth tests pin one). */
   modes?: Partial<Record<NemesisName, string[]>>;
+  /** The servers' election timeout (its lower bound), ms: tick × election ticks. */
+  electionMs: number;
 }
 
 /** One injected fault. */
@@ -177,7 +179,7 @@ async function restartAll(ctx: NemesisContext, names: string[], last?: string): 
     const m = ctx.cluster.member(n);
     if (m.state !== 'down') continue;
     // With the old leader last, give the others time to elect without it.
-    if (n === last && i > 0) await sleep(2500);
+    if (n === last && i > 0) await sleep(Math.max(2500, 5 * ctx.electionMs));
     else if (i > 0) await sleep(ctx.rng.int(0, 800));
     ctx.cluster.start(n);
   }
@@ -300,7 +302,10 @@ async function isolateKill(ctx: NemesisContext): Promise<Fault | undefined> {
   const stale = ctx.rng.pick(followers);
   // `isolate`: the follower is cut off both ways. `starve`: only the leader's messages to it
   // are cut, so it falls behind but its own links stay up (no reconnect back-off when the
-  // leader dies, so it is quick to ask for votes).
+  // leader dies, so it is quick to ask for votes). `stall`: starve it, and when the leader
+  // dies, freeze the up-to-date followers just as their leader lease runs out (a GC pause, a
+  // stalled disk), long enough for the stale one to ask for their votes: they answer it as
+  // soon as they wake, before their own election timers fire.
   const mode = modeOf(ctx, 'isolate-kill', ISOLATE_KILL_MODES);
   c.proxy.blockMode = 'refuse';
   if (mode === 'isolate')
@@ -312,13 +317,20 @@ async function isolateKill(ctx: NemesisContext): Promise<Fault | undefined> {
         .filter((n) => n !== stale),
     ]);
   else c.proxy.updateLink(leader, stale, { blocked: true });
+  const upToDate = followers.filter((f) => f !== stale);
   return {
     nemesis: 'isolate-kill',
-    description: `isolate-kill ${mode}: ${mode === 'isolate' ? 'isolate' : 'starve'} follower ${stale}, then kill leader ${leader} and heal`,
+    description: `isolate-kill ${mode}: ${mode === 'isolate' ? 'isolate' : 'starve'} follower ${stale}, then kill leader ${leader} and heal${mode === 'stall' ? `, stalling ${upToDate.join(' ')} as their lease ends` : ''}`,
     targets: [stale, leader],
     heal: async () => {
       await c.kill(leader);
       c.proxy.heal();
+      if (mode === 'stall') {
+        await sleep(ctx.electionMs + 20);
+        for (const f of upToDate) c.pause(f);
+        await sleep(2 * ctx.electionMs + 300);
+        for (const f of upToDate) c.resume(f);
+      }
       await sleep(2500);
       if (c.member(leader).state === 'down') c.start(leader);
     },
@@ -395,7 +407,7 @@ async function forceNewTerm(ctx: NemesisContext, prefer: FaultMember): Promise<v
 }
 
 const LINK_MODES = ['all', 'one'] as const;
-const ISOLATE_KILL_MODES = ['isolate', 'starve'] as const;
+const ISOLATE_KILL_MODES = ['isolate', 'starve', 'stall'] as const;
 
 /** The modes each nemesis picks from (`--mode NEMESIS=MODE/MODE` pins some, used in turn). */
 export const MODES: Readonly<Record<NemesisName, readonly string[]>> = {

@@ -71,6 +71,12 @@ export interface RunOptions {
     >
   >;
   check?: CheckOptions;
+  /**
+   * Checked after each fault window with the history so far (operations in flight as
+   * indeterminate): true ends the fault phase early (the teeth tests stop as soon as the
+   * history shows what they look for, then heal, read back and check as usual).
+   */
+  stopWhen?: (history: readonly RecordedOp[]) => boolean;
   /** Progress lines. */
   log?: (line: string) => void;
   /** Extra `tsraft serve` flags. */
@@ -176,6 +182,7 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
   };
   const ctx: NemesisContext = {
     cluster,
+    electionMs: electionMs(o.serverArgs ?? []),
     rng: rng.fork(2),
     now: () => rec.now(),
     log: note,
@@ -193,6 +200,7 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
   let recoveryMs: number | undefined;
   let finalNotes: string[] = [];
   let workloadStarted = false;
+  let stoppedEarly = false;
   try {
     await cluster.init();
     for (const m of cluster.members) cluster.start(m.name);
@@ -259,9 +267,14 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
         notes: fault.notes ?? [],
       });
       note(`healed #${windows.length}${fault.notes?.length ? ` (${fault.notes.join('; ')})` : ''}`);
+      if (o.stopWhen?.(rec.snapshot())) {
+        stoppedEarly = true;
+        note('stopping the faults early: the history already shows what this run looks for');
+        break;
+      }
     }
     const rest = end - rec.now();
-    if (rest > 0) await sleep(rest);
+    if (rest > 0 && !stoppedEarly) await sleep(rest);
     stopMembership = true;
     await membershipDone;
 
@@ -288,13 +301,15 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
     await sleep(o.settleMs ?? 2000);
     await workload.stop();
     workloadStarted = false;
-    if (recovery.ms !== undefined) {
-      note(`reading back ${workload.touchedKeys().length} keys`);
-      const unread = await finalReads(cluster, rec, workload.touchedKeys());
-      if (unread.length > 0)
-        findings.push(`final read-back failed for ${unread.length} keys: ${unread.slice(0, 5).join(', ')}`);
+    // Read back even when the cluster did not fully recover: a leader may still answer, and
+    // the reads may show what went wrong.
+    note(`reading back ${workload.touchedKeys().length} keys`);
+    const budget = recovery.ms === undefined ? 10_000 : 30_000;
+    const unread = await finalReads(cluster, rec, workload.touchedKeys(), budget);
+    if (unread.length > 0)
+      findings.push(`final read-back failed for ${unread.length} keys: ${unread.slice(0, 5).join(', ')}`);
+    if (recovery.ms !== undefined)
       finalNotes = await compareReplicas(cluster, findings, o.replicaWaitMs ?? 10_000);
-    }
   } catch (e) {
     findings.push(`run failed: ${(e as Error).stack ?? String(e)}`);
   } finally {
@@ -378,6 +393,19 @@ export async function runFault(o: RunOptions): Promise<RunResult> {
   return { seed: o.seed, verdict, reasons, summary, history, windows, membership, check, dir, stats };
 }
 
+/** `tsraft serve`'s defaults (src/node/node.ts): tick 50 ms, election timeout 12 ticks. */
+const DEFAULT_TICK_MS = 50;
+const DEFAULT_ELECTION_TICKS = 12;
+
+/** The election timeout's lower bound, ms, from the server flags (or the defaults). */
+function electionMs(args: readonly string[]): number {
+  const flag = (name: string): number | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : undefined;
+  };
+  return (flag('--tick-ms') ?? DEFAULT_TICK_MS) * (flag('--election-ticks') ?? DEFAULT_ELECTION_TICKS);
+}
+
 // ------------------------------------------------------------------ phases
 
 /** Until the leader lists a client URL for every member (followers forward to it). */
@@ -435,19 +463,28 @@ async function waitForRecovery(
   return { why };
 }
 
-/** Reads every key linearizably (recorded in the history); returns the keys it could not read. */
-async function finalReads(cluster: FaultCluster, rec: HistoryRecorder, keys: string[]): Promise<string[]> {
+/**
+ * Reads every key linearizably (recorded in the history), within `budgetMs` in all; returns
+ * the keys it could not read.
+ */
+async function finalReads(
+  cluster: FaultCluster,
+  rec: HistoryRecorder,
+  keys: string[],
+  budgetMs: number,
+): Promise<string[]> {
   const kv = new KvClient({
     endpoints: cluster.live().map((m) => m.clientUrl),
     timeoutMs: 2000,
-    deadlineMs: 5000,
+    deadlineMs: 4000,
   });
+  const deadline = performance.now() + budgetMs;
   const failed: string[] = [];
   const queue = [...keys];
   const reader = async (): Promise<void> => {
     for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
       let ok = false;
-      for (let attempt = 0; attempt < 5 && !ok; attempt++) {
+      for (let attempt = 0; attempt < 3 && !ok && performance.now() < deadline; attempt++) {
         const op = rec.invoke({ process: 'final', key, f: 'get', via: 'final' });
         try {
           const r = await kv.get(key);

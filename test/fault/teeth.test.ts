@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { checkHistory } from './check.js';
 import { runFault, type RunOptions, type RunResult } from './runner.js';
 
 /**
@@ -14,11 +15,16 @@ const TEETH: Partial<RunOptions> = {
   nodes: 3,
   clients: 10,
   quietMs: [500, 1000],
-  holdMs: [2500, 3000],
+  holdMs: [1000, 1500],
   settleMs: 1000,
   recoveryTimeoutMs: 5000,
   replicaWaitMs: 3000,
   check: { timeLimitMs: 5000 },
+  // Explicit timing (the stall nemesis times its pauses by the election timeout).
+  serverArgs: ['--tick-ms', '50', '--election-ticks', '12'],
+  // Stop the faults as soon as the history so far (in-flight operations as indeterminate)
+  // shows a violation; the run then heals, reads back and checks as usual.
+  stopWhen: (h) => checkHistory(h, { timeLimitMs: 2000 }).valid === false,
   // A caught bug is the expected outcome: nothing to keep.
   keep: 'never',
 };
@@ -30,7 +36,7 @@ async function caught(
   const tried: string[] = [];
   for (const seed of seeds) {
     const r = await runFault({ ...TEETH, ...o, seed } as RunOptions);
-    tried.push(`seed ${seed}: ${r.verdict}`);
+    tried.push(`seed ${seed}: ${r.verdict} after ${r.windows.length} faults`);
     if (r.verdict === 'violation') {
       console.log(r.summary);
       return r;
@@ -59,8 +65,11 @@ describe('the fault suite catches deliberate bugs (issue 7 teeth)', () => {
     'ack-before-persist (append acks sent before the write): acknowledged writes are lost after crashes',
     { timeout: 240_000 },
     async () => {
-      const r = await caught([0x7201, 0x7202, 0x7203], {
-        timeS: 12,
+      // Followers frozen while their acknowledged entries wait to be written, then everyone
+      // crashes and the followers elect one of themselves. Many clients keep followers busy.
+      const r = await caught([0x7201, 0x7202], {
+        timeS: 30,
+        clients: 30,
         nemeses: ['kill'],
         modes: { kill: ['freeze-followers'] },
         bugs: ['ack-before-persist'],
@@ -76,10 +85,12 @@ describe('the fault suite catches deliberate bugs (issue 7 teeth)', () => {
     'skip-up-to-date-check (votes for any log): a stale follower wins and overwrites committed writes',
     { timeout: 240_000 },
     async () => {
-      const r = await caught([0x7301, 0x7302, 0x7303], {
-        timeS: 12,
+      // A follower starved of the leader's messages falls behind; the leader dies and the
+      // others stall just as their lease ends, so the stale one asks for votes first.
+      const r = await caught([0x7301, 0x7302], {
+        timeS: 30,
         nemeses: ['isolate-kill'],
-        modes: { 'isolate-kill': ['starve'] },
+        modes: { 'isolate-kill': ['stall'] },
         bugs: ['skip-up-to-date-check'],
       });
       const c = r.check!;
