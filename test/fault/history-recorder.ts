@@ -39,7 +39,13 @@ export class HistoryRecorder {
 
   /** Starts an operation: its id and invoke time are fixed now. */
   invoke(op: Omit<RecordedOp, 'id' | 'invoke' | 'complete' | 'outcome'>): RecordedOp {
-    const rec: RecordedOp = { ...op, id: this.nextId++, invoke: this.now(), complete: undefined, outcome: 'info' };
+    const rec: RecordedOp = {
+      ...op,
+      id: this.nextId++,
+      invoke: this.now(),
+      complete: undefined,
+      outcome: 'info',
+    };
     this.pending.set(rec.id, rec);
     return rec;
   }
