@@ -56,7 +56,13 @@ describe('fault injection against real processes (short runs; issue 7)', () => {
     'kill -9 (one, the leader, minority, majority, all, frozen followers) and restart',
     { timeout: 120_000 },
     async () => {
-      const r = await run({ seed: 0x7002, nodes: 3, timeS: 10, nemeses: ['kill'] });
+      const r = await run({
+        seed: 0x7002,
+        nodes: 3,
+        timeS: 10,
+        nemeses: ['kill'],
+        modes: { kill: ['freeze-followers', 'all', 'leader', 'majority', 'minority', 'one'] },
+      });
       expect(r.windows.length).toBeGreaterThanOrEqual(2);
     },
   );
@@ -101,7 +107,13 @@ describe('fault injection against real processes (short runs; issue 7)', () => {
     'a stale follower rejoins as the leader dies: it must not win with its short log',
     { timeout: 120_000 },
     async () => {
-      const r = await run({ seed: 0x7005, nodes: 3, timeS: 8, nemeses: ['isolate-kill'] });
+      const r = await run({
+        seed: 0x7005,
+        nodes: 3,
+        timeS: 8,
+        nemeses: ['isolate-kill'],
+        modes: { 'isolate-kill': ['stall', 'starve', 'isolate'] },
+      });
       expect(r.windows.length).toBeGreaterThanOrEqual(1);
     },
   );
