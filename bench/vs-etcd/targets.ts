@@ -235,7 +235,12 @@ class TsraftTarget implements Target {
  * a write checked. Returns the directory holding its data, for the caller to remove.
  */
 export async function startTsraft(): Promise<{ target: Target; dataRoot: string }> {
-  const cluster = new ProcessCluster(3, ['--log-level', 'warn']);
+  // BENCH_TSRAFT_ARGS: extra `tsraft serve` flags, for experiments (e.g. "--snapshot-count 100000").
+  const extra = process.env['BENCH_TSRAFT_ARGS']?.trim();
+  const cluster = new ProcessCluster(3, ['--log-level', 'warn', ...(extra ? extra.split(/\s+/) : [])]);
+  // e.g. BENCH_TSRAFT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers.
+  const nodeArgs = process.env['BENCH_TSRAFT_NODE_ARGS']?.trim();
+  if (nodeArgs) cluster.nodeArgs = nodeArgs.split(/\s+/);
   await cluster.init();
   const dataRoot = path.dirname(cluster.members[0]!.dataDir);
   try {

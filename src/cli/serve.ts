@@ -23,7 +23,7 @@ Runs one member of a tsraft key-value cluster.
   --election-ticks N                election timeout in ticks (default 12)
   --heartbeat-ticks N               heartbeat interval in ticks (default 2)
   --max-value-bytes N               largest value accepted (default 1048576)
-  --snapshot-count N                entries applied between snapshots (default 10000; 0: only on request)
+  --snapshot-count N                entries applied between snapshots (default 100000; 0: only on request)
   --snapshot-bytes N                or bytes of entries applied between snapshots (default 67108864; 0: off)
   --snapshot-catchup-entries N      entries kept in the log below a snapshot for slow followers (default 5000)
   --log-level LEVEL                 debug, info, warn or error (default info)

@@ -30,7 +30,7 @@ export interface KvServeConfig {
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
   readonly maxValueBytes?: number;
-  /** Entries applied between automatic snapshots (0: only on request). Default 10,000. */
+  /** Entries applied between automatic snapshots (0: only on request). Default 100,000. */
   readonly snapshotCount?: number;
   /** Bytes of entries applied between automatic snapshots (0: no byte trigger). Default 64 MiB. */
   readonly snapshotBytes?: number;

@@ -20,7 +20,7 @@ import type { StateMachine } from './state-machine.js';
  * the snapshot, so a follower only slightly behind still catches up from the log.
  */
 export interface SnapshotPolicy {
-  /** Entries applied since the last snapshot that trigger the next one. 0: never automatically. Default 10,000. */
+  /** Entries applied since the last snapshot that trigger the next one. 0: never automatically. Default 100,000 (etcd's default). */
   readonly entries?: number;
   /** Bytes of entries applied since the last snapshot that trigger the next one. 0: no byte trigger. Default 64 MiB. */
   readonly bytes?: number;
@@ -110,7 +110,7 @@ export class Snapshots implements SnapshotSink {
     private readonly host: SnapshotHost,
     policy: SnapshotPolicy = {},
   ) {
-    this.entriesTrigger = nonNegative('snapshot.entries', policy.entries ?? 10_000);
+    this.entriesTrigger = nonNegative('snapshot.entries', policy.entries ?? 100_000);
     this.bytesTrigger = nonNegative('snapshot.bytes', policy.bytes ?? 64 * 1024 * 1024);
     this.catchUp = nonNegative('snapshot.catchUpEntries', policy.catchUpEntries ?? 5_000);
     const meta = host.storage.snapshot().meta;
