@@ -3,6 +3,9 @@ import type { Index, NodeId } from './messages.js';
 /** The outcome of counting votes. */
 export type VoteResult = 'won' | 'lost' | 'pending';
 
+/** Scratch space for {@link majorityIndex} (reused: it runs on every append acknowledgement). */
+let scratch = new Float64Array(16);
+
 /**
  * The largest value that a majority of `voters` has reached, given each voter's value
  * (e.g. match index: §5.3 "a majority of matchIndex[i] ≥ N"). An empty configuration
@@ -12,9 +15,18 @@ export function majorityIndex(voters: readonly NodeId[], valueOf: (id: NodeId) =
   const n = voters.length;
   if (n === 0) return Number.POSITIVE_INFINITY;
   if (n === 1) return valueOf(voters[0]!);
-  const values = new Array<number>(n);
-  for (let i = 0; i < n; i++) values[i] = valueOf(voters[i]!);
-  values.sort((a, b) => b - a);
+  // Insertion sort, high to low, without allocating; voter sets are small.
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+  const values = scratch;
+  for (let i = 0; i < n; i++) {
+    const v = valueOf(voters[i]!);
+    let j = i;
+    while (j > 0 && values[j - 1]! < v) {
+      values[j] = values[j - 1]!;
+      j--;
+    }
+    values[j] = v;
+  }
   // With values sorted high to low, the (⌊n/2⌋+1)-th is held by a majority.
   return values[n >> 1]!;
 }
