@@ -18,7 +18,7 @@
  * installed (apt-get). Our etcd gets its own free ports and data under a temp dir; a
  * system-wide etcd is left alone.
  *
- * Environment: BENCH_SECONDS (15) per level, BENCH_ROUNDS (2) alternations, BENCH_LEVELS
+ * Environment: BENCH_SECONDS (15) per level, BENCH_ROUNDS (3) alternations, BENCH_LEVELS
  * ("1,16,64,256"), BENCH_READ_CLIENTS (64, 0 to skip reads), BENCH_WARMUP_CLIENTS (64),
  * BENCH_STREAMS_PER_CONN (64: etcd clients per HTTP/2 connection), BENCH_SYSTEMS
  * ("etcd,tsraft"), BENCH_PAUSE_MS (2000, idle time between two clusters), ETCD_BIN.
@@ -62,7 +62,7 @@ function envInt(name: string, dflt: number, min: number): number {
 }
 
 const SECONDS = envInt('BENCH_SECONDS', 15, 0.1);
-const ROUNDS = envInt('BENCH_ROUNDS', 2, 1);
+const ROUNDS = envInt('BENCH_ROUNDS', 3, 1);
 const LEVELS = (process.env['BENCH_LEVELS'] || '1,16,64,256').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_LEVELS: bad level ${JSON.stringify(s)}`);
@@ -123,6 +123,7 @@ const fmt = (l: LevelResult): string =>
     `servers ${Math.round(l.serverCpuUsPerOp).toString().padStart(4)} µs/op`,
     `client ${Math.round(l.clientCpuUsPerOp).toString().padStart(3)} µs/op`,
     `others ${l.otherCores.toFixed(2)} cores`,
+    `probe ${l.probeMs.toFixed(1)} ms`,
     ...(l.errors ? [`errors ${l.errors} (${l.firstError})`] : []),
   ].join('  ');
 
@@ -236,6 +237,7 @@ async function main(): Promise<void> {
   log(`medians of ${ROUNDS} round(s); ratio = tsraft/etcd; spread = (max-min)/median of ops/s over rounds;`);
   log('server µs/op = CPU of all three server processes per operation; client = this load generator;');
   log('others = cores busy with other processes on the machine meanwhile (noise)');
+  log('probe = ms a fixed CPU task took just before the level (machine speed: similar for both systems, or compare with care)');
   log(table(sum, order));
   log('');
   log(serverTable(runs, SYSTEMS));

@@ -4,7 +4,7 @@
  * Also measures the CPU the servers and this process spent meanwhile.
  */
 import { performance } from 'node:perf_hooks';
-import { cpuSeconds, machineBusySeconds } from './proc-stats.js';
+import { cpuProbeMs, cpuSeconds, machineBusySeconds } from './proc-stats.js';
 import { KEY_COUNT, type Conn, type ServerProcess } from './targets.js';
 
 export type Kind = 'write' | 'read';
@@ -32,6 +32,11 @@ export interface LevelResult {
    * the whole machine minus the servers' and the load generator's, per second): the noise.
    */
   readonly otherCores: number;
+  /**
+   * {@link cpuProbeMs} just before the level (servers idle): how fast the machine was. Levels
+   * whose probes differ much ran on a machine of different speed; compare with care.
+   */
+  readonly probeMs: number;
 }
 
 /** Nearest-rank percentile of sorted samples. */
@@ -57,6 +62,7 @@ export async function runLevel(
   let firstError: string | null = null;
   const op = kind === 'write' ? conn.put.bind(conn) : conn.get.bind(conn);
 
+  const probeMs = cpuProbeMs();
   const cpu0 = servers.map((s) => cpuSeconds(s.pid));
   const self0 = process.cpuUsage();
   const busy0 = machineBusySeconds();
@@ -105,6 +111,7 @@ export async function runLevel(
     serverCpuUsPerOp: (serverCpu * 1e6) / n,
     clientCpuUsPerOp: (self.user + self.system) / n,
     otherCores: Math.max(0, busy - serverCpu - (self.user + self.system) / 1e6) / elapsed,
+    probeMs,
   };
 }
 

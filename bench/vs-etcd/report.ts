@@ -34,6 +34,8 @@ export interface LevelSummary {
   readonly clientCpuUsPerOp: number;
   /** Cores used by other processes on the machine meanwhile (the noise). */
   readonly otherCores: number;
+  /** Median CPU probe before the level (ms; higher = the machine was slower). */
+  readonly probeMs: number;
   readonly errors: number;
   readonly rounds: number[];
 }
@@ -73,6 +75,7 @@ export function summarize(runs: readonly SystemRun[]): Map<System, Map<string, L
         serverCpuUsPerOp: median(ls.map((l) => l.serverCpuUsPerOp)),
         clientCpuUsPerOp: median(ls.map((l) => l.clientCpuUsPerOp)),
         otherCores: median(ls.map((l) => l.otherCores)),
+        probeMs: median(ls.map((l) => l.probeMs ?? NaN)),
         errors: ls.reduce((a, l) => a + l.errors, 0),
         rounds: ops,
       });
@@ -120,8 +123,8 @@ const pad = (s: string, w: number): string => s.padStart(w);
 
 /** The comparison table: one row per system and level, then the ratio tsraft/etcd. */
 export function table(sum: Map<System, Map<string, LevelSummary>>, order: readonly string[]): string {
-  const cols = ['ops/s', 'spread', 'p50 ms', 'p99 ms', 'server µs/op', 'client µs/op', 'others', 'errors'];
-  const widths = [9, 7, 8, 8, 13, 13, 7, 7];
+  const cols = ['ops/s', 'spread', 'p50 ms', 'p99 ms', 'server µs/op', 'client µs/op', 'others', 'probe', 'errors'];
+  const widths = [9, 7, 8, 8, 13, 13, 7, 7, 7];
   const lines = [
     `${'phase'.padEnd(10)} ${'system'.padEnd(7)}${cols.map((c, i) => pad(c, widths[i]!)).join('')}`,
   ];
@@ -142,6 +145,7 @@ export function table(sum: Map<System, Map<string, LevelSummary>>, order: readon
         num(s.serverCpuUsPerOp),
         num(s.clientCpuUsPerOp),
         num(s.otherCores, 2),
+        num(s.probeMs, 1),
         String(s.errors),
       ];
       lines.push(
@@ -157,6 +161,7 @@ export function table(sum: Map<System, Map<string, LevelSummary>>, order: readon
         num(ratioOf(t.p99Ms, e.p99Ms), 2),
         num(ratioOf(t.serverCpuUsPerOp, e.serverCpuUsPerOp), 2),
         num(ratioOf(t.clientCpuUsPerOp, e.clientCpuUsPerOp), 2),
+        '',
         '',
         '',
       ];
