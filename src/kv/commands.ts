@@ -31,68 +31,81 @@ const OPS: readonly KvOp[] = ['put', 'delete', 'member'];
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
+function utf8Length(s: string): number {
+  // Buffer.byteLength is exact for well-formed strings and cheap; lone surrogates become
+  // U+FFFD (3 bytes) in both it and TextEncoder, so the two agree.
+  return s === '' ? 0 : Buffer.byteLength(s, 'utf8');
+}
+
 export function encodeCommand(c: KvCommand): Uint8Array {
-  const id = enc.encode(c.clientId);
-  const key = enc.encode(c.key);
-  const out = new Uint8Array(
-    1 + 1 + 8 + 2 + id.byteLength + 8 + 8 + 2 + key.byteLength + 4 + c.value.byteLength,
-  );
+  const idLen = utf8Length(c.clientId);
+  const keyLen = utf8Length(c.key);
+  const out = new Uint8Array(1 + 1 + 8 + 2 + idLen + 8 + 8 + 2 + keyLen + 4 + c.value.byteLength);
   const dv = new DataView(out.buffer);
   let o = 0;
   out[o++] = 1;
   out[o++] = OPS.indexOf(c.op);
   dv.setFloat64(o, c.time);
   o += 8;
-  dv.setUint16(o, id.byteLength);
+  dv.setUint16(o, idLen);
   o += 2;
-  out.set(id, o);
-  o += id.byteLength;
+  if (idLen > 0) enc.encodeInto(c.clientId, out.subarray(o, o + idLen));
+  o += idLen;
   dv.setFloat64(o, c.seq);
   o += 8;
   dv.setFloat64(o, c.prevIndex);
   o += 8;
-  dv.setUint16(o, key.byteLength);
+  dv.setUint16(o, keyLen);
   o += 2;
-  out.set(key, o);
-  o += key.byteLength;
+  if (keyLen > 0) enc.encodeInto(c.key, out.subarray(o, o + keyLen));
+  o += keyLen;
   dv.setUint32(o, c.value.byteLength);
   o += 4;
   out.set(c.value, o);
   return out;
 }
 
+function malformed(why: string): RaftError {
+  return new RaftError('BAD_REQUEST', `malformed kv command: ${why}`);
+}
+
+function utf8(b: Uint8Array, from: number, to: number, what: string): string {
+  try {
+    return dec.decode(b.subarray(from, to));
+  } catch {
+    throw malformed(`the ${what} is not UTF-8`);
+  }
+}
+
+/** Decodes a command (on every replica, for every entry: no closures, one DataView). */
 export function decodeCommand(b: Uint8Array): KvCommand {
-  const bad = (why: string): RaftError => new RaftError('BAD_REQUEST', `malformed kv command: ${why}`);
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  let o = 0;
-  const need = (n: number): void => {
-    if (o + n > b.byteLength) throw bad('truncated');
-  };
-  need(2);
-  if (b[o++] !== 1) throw bad('unknown version');
-  const op = OPS[b[o++]!];
-  if (!op) throw bad('unknown op');
-  need(10);
+  const n = b.byteLength;
+  if (n < 12) throw malformed('truncated');
+  if (b[0] !== 1) throw malformed('unknown version');
+  const op = OPS[b[1]!];
+  if (!op) throw malformed('unknown op');
+  const dv = new DataView(b.buffer, b.byteOffset, n);
+  let o = 2;
   const time = dv.getFloat64(o);
   o += 8;
   const idLen = dv.getUint16(o);
   o += 2;
-  need(idLen + 16);
-  const clientId = dec.decode(b.subarray(o, o + idLen));
+  if (o + idLen + 16 > n) throw malformed('truncated');
+  const clientId = idLen === 0 ? '' : utf8(b, o, o + idLen, 'client id');
   o += idLen;
   const seq = dv.getFloat64(o);
   o += 8;
   const prevIndex = dv.getFloat64(o);
   o += 8;
-  need(2);
+  if (o + 2 > n) throw malformed('truncated');
   const keyLen = dv.getUint16(o);
   o += 2;
-  need(keyLen + 4);
-  const key = dec.decode(b.subarray(o, o + keyLen));
+  if (o + keyLen + 4 > n) throw malformed('truncated');
+  const key = keyLen === 0 ? '' : utf8(b, o, o + keyLen, 'key');
   o += keyLen;
   const valLen = dv.getUint32(o);
   o += 4;
-  need(valLen);
+  if (o + valLen > n) throw malformed('truncated');
   const value = b.subarray(o, o + valLen);
   return { op, time, clientId, seq, prevIndex, key, value };
 }
