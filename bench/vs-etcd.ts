@@ -237,7 +237,9 @@ async function main(): Promise<void> {
   log(`medians of ${ROUNDS} round(s); ratio = tsraft/etcd; spread = (max-min)/median of ops/s over rounds;`);
   log('server µs/op = CPU of all three server processes per operation; client = this load generator;');
   log('others = cores busy with other processes on the machine meanwhile (noise)');
-  log('probe = ms a fixed CPU task took just before the level (machine speed: similar for both systems, or compare with care)');
+  log(
+    'probe = ms a fixed CPU task took just before the level (machine speed: similar for both systems, or compare with care)',
+  );
   log(table(sum, order));
   log('');
   log(serverTable(runs, SYSTEMS));

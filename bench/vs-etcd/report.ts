@@ -123,7 +123,17 @@ const pad = (s: string, w: number): string => s.padStart(w);
 
 /** The comparison table: one row per system and level, then the ratio tsraft/etcd. */
 export function table(sum: Map<System, Map<string, LevelSummary>>, order: readonly string[]): string {
-  const cols = ['ops/s', 'spread', 'p50 ms', 'p99 ms', 'server µs/op', 'client µs/op', 'others', 'probe', 'errors'];
+  const cols = [
+    'ops/s',
+    'spread',
+    'p50 ms',
+    'p99 ms',
+    'server µs/op',
+    'client µs/op',
+    'others',
+    'probe',
+    'errors',
+  ];
   const widths = [9, 7, 8, 8, 13, 13, 7, 7, 7];
   const lines = [
     `${'phase'.padEnd(10)} ${'system'.padEnd(7)}${cols.map((c, i) => pad(c, widths[i]!)).join('')}`,
