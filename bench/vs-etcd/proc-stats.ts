@@ -57,9 +57,11 @@ export function machineBusySeconds(): number {
 const PROBE_BLOCK = Buffer.alloc(64 * 1024, 7);
 
 /**
- * Milliseconds a fixed CPU-bound task takes now (SHA-256 of 8 MiB, native code, median of 3).
- * Run while the servers are idle, it tracks how fast the (virtual) machine currently is: on a
- * shared host the same work can take 1.5× longer for minutes, which no in-VM load figure shows.
+ * Milliseconds a fixed CPU-bound task takes now (SHA-256 of 8 MiB, native code, median of 3),
+ * run while the servers are idle: the raw speed of the (virtual) machine before each level.
+ * In the runs recorded so far it stayed within 4.7–5.0 ms while both systems' throughput
+ * drifted by up to 30% between rounds, so that drift is not raw CPU speed (more likely the
+ * shared host's disk, memory or interrupts); a probe that moves is a sign to distrust a run.
  */
 export function cpuProbeMs(): number {
   const times: number[] = [];
