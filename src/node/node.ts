@@ -12,6 +12,9 @@ import { silentLogger, type Logger } from './logger.js';
 import { Snapshots, type SnapshotInfo, type SnapshotPolicy, type SnapshotStatus } from './snapshots.js';
 import type { Command, StateMachine } from './state-machine.js';
 
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
 /** Options of a {@link RaftNode}. */
 export interface NodeOptions<R> {
   readonly id: NodeId;
@@ -242,7 +245,7 @@ export class RaftNode<R = unknown> {
       };
       this.reads.set(ctx, pr);
       try {
-        this.rn.readIndex(new TextEncoder().encode(ctx), options.lease === true ? { lease: true } : {});
+        this.rn.readIndex(utf8Encoder.encode(ctx), options.lease === true ? { lease: true } : {});
       } catch (e) {
         this.reads.delete(ctx);
         reject(e as Error);
@@ -477,7 +480,7 @@ export class RaftNode<R = unknown> {
     }
     if (rd.committedEntries.length > 0) await this.apply(rd.committedEntries);
     for (const rs of rd.readStates) {
-      const ctx = new TextDecoder().decode(rs.context);
+      const ctx = utf8Decoder.decode(rs.context);
       const pr = this.reads.get(ctx);
       if (!pr) continue;
       this.reads.delete(ctx);
@@ -553,7 +556,7 @@ export class RaftNode<R = unknown> {
       // Requests are keyed by their context, so a late answer from the old one is harmless.
       for (const [ctx, r] of this.reads) {
         try {
-          this.rn.readIndex(new TextEncoder().encode(ctx), r.lease === true ? { lease: true } : {});
+          this.rn.readIndex(utf8Encoder.encode(ctx), r.lease === true ? { lease: true } : {});
         } catch {
           // no leader after all: the read times out or is retried on the next change
         }
