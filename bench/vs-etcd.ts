@@ -38,6 +38,8 @@ import { cpuSeconds, load1, memMiB } from './vs-etcd/proc-stats.js';
 import {
   headlineRatios,
   levelKey,
+  pairedRatios,
+  pairedTable,
   serverTable,
   summarize,
   summaryLine,
@@ -241,6 +243,12 @@ async function main(): Promise<void> {
     'probe = ms a fixed CPU task took just before the level (machine speed: similar for both systems, or compare with care)',
   );
   log(table(sum, order));
+  const paired = pairedRatios(runs, order);
+  if (SYSTEMS.length === 2) {
+    log('');
+    log('ops/s ratio tsraft/etcd within each round (the two ran back to back; less exposed to drift):');
+    log(pairedTable(paired));
+  }
   log('');
   log(serverTable(runs, SYSTEMS));
   const widest = levelKey('write', Math.max(...LEVELS));
@@ -282,6 +290,7 @@ async function main(): Promise<void> {
         runs,
         medians: Object.fromEntries([...sum].map(([s, m]) => [s, Object.fromEntries(m)])),
         ratios,
+        pairedRatios: paired,
       },
       (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
       2,

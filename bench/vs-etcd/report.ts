@@ -217,3 +217,33 @@ export function summaryLine(r: ReturnType<typeof headlineRatios>, readClients: n
   const f = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
   return `vs-etcd: writes@64 ratio=${f(r.writes64)}, writes@256 ratio=${f(r.writes256)}, p99@64 ratio=${f(r.p99at64)}, reads@${readClients || 64} ratio=${f(r.reads)}`;
 }
+
+/**
+ * ops/s ratio tsraft/etcd within each round (the two systems ran back to back, so a machine
+ * that drifts between rounds affects both sides of a pair alike), per level, and the median.
+ */
+export function pairedRatios(
+  runs: readonly SystemRun[],
+  order: readonly string[],
+): { level: string; perRound: number[]; median: number }[] {
+  const rounds = [...new Set(runs.map((r) => r.round))].sort((a, b) => a - b);
+  return order.map((level) => {
+    const perRound = rounds.map((round) => {
+      const ops = (system: System): number | undefined =>
+        runs
+          .find((r) => r.system === system && r.round === round)
+          ?.levels.find((l) => levelKey(l.kind, l.clients) === level)?.opsPerSec;
+      return ratioOf(ops('tsraft'), ops('etcd'));
+    });
+    return { level, perRound, median: median(perRound) };
+  });
+}
+
+export function pairedTable(rows: ReturnType<typeof pairedRatios>): string {
+  return rows
+    .map(
+      (r) =>
+        `${r.level.padEnd(10)} ${r.perRound.map((x) => num(x, 2).padStart(6)).join('')}   median ${num(r.median, 2)}`,
+    )
+    .join('\n');
+}
