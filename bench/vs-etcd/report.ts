@@ -75,7 +75,7 @@ export function summarize(runs: readonly SystemRun[]): Map<System, Map<string, L
         serverCpuUsPerOp: median(ls.map((l) => l.serverCpuUsPerOp)),
         clientCpuUsPerOp: median(ls.map((l) => l.clientCpuUsPerOp)),
         otherCores: median(ls.map((l) => l.otherCores)),
-        probeMs: median(ls.map((l) => l.probeMs ?? NaN)),
+        probeMs: median(ls.map((l) => l.probeMs)),
         errors: ls.reduce((a, l) => a + l.errors, 0),
         rounds: ops,
       });

@@ -31,15 +31,10 @@ const OPS: readonly KvOp[] = ['put', 'delete', 'member'];
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
-function utf8Length(s: string): number {
-  // Buffer.byteLength is exact for well-formed strings and cheap; lone surrogates become
-  // U+FFFD (3 bytes) in both it and TextEncoder, so the two agree.
-  return s === '' ? 0 : Buffer.byteLength(s, 'utf8');
-}
-
 export function encodeCommand(c: KvCommand): Uint8Array {
-  const idLen = utf8Length(c.clientId);
-  const keyLen = utf8Length(c.key);
+  // Buffer.byteLength agrees with TextEncoder, lone surrogates included (U+FFFD, 3 bytes).
+  const idLen = Buffer.byteLength(c.clientId, 'utf8');
+  const keyLen = Buffer.byteLength(c.key, 'utf8');
   const out = new Uint8Array(1 + 1 + 8 + 2 + idLen + 8 + 8 + 2 + keyLen + 4 + c.value.byteLength);
   const dv = new DataView(out.buffer);
   let o = 0;
@@ -49,7 +44,7 @@ export function encodeCommand(c: KvCommand): Uint8Array {
   o += 8;
   dv.setUint16(o, idLen);
   o += 2;
-  if (idLen > 0) enc.encodeInto(c.clientId, out.subarray(o, o + idLen));
+  enc.encodeInto(c.clientId, out.subarray(o, o + idLen));
   o += idLen;
   dv.setFloat64(o, c.seq);
   o += 8;
@@ -57,7 +52,7 @@ export function encodeCommand(c: KvCommand): Uint8Array {
   o += 8;
   dv.setUint16(o, keyLen);
   o += 2;
-  if (keyLen > 0) enc.encodeInto(c.key, out.subarray(o, o + keyLen));
+  enc.encodeInto(c.key, out.subarray(o, o + keyLen));
   o += keyLen;
   dv.setUint32(o, c.value.byteLength);
   o += 4;

@@ -402,16 +402,11 @@ export class RaftNode<R = unknown> {
         this.snaps.maybeTake();
         if (!this.rn.hasReady()) break;
         await this.handleReady(this.rn.ready());
-        // Nothing more to do: stop here rather than spend an event-loop turn finding that out
-        // (new input kicks the loop again).
-        if (this.queued.length === 0 && !this.rn.hasReady()) {
-          this.snaps.maybeTake();
-          break;
-        }
         // Let timers and I/O run between batches: proposers that re-propose from a resolved
         // promise (microtasks) would otherwise keep this loop going without ever yielding,
-        // starving ticks, the network and snapshot writes.
-        await new Promise<void>((r) => setImmediate(r));
+        // starving ticks, the network and snapshot writes. With nothing pending, go round at
+        // once (and stop) rather than spend an event-loop turn finding that out.
+        if (this.queued.length > 0 || this.rn.hasReady()) await new Promise<void>((r) => setImmediate(r));
       }
     } catch (e) {
       this.die(e as Error);

@@ -206,6 +206,7 @@ export class FileStorage implements Storage {
       await snaps.verify(meta.snapshot);
       await snaps.prune(meta.snapshot.file);
       const { wal, commit } = await Wal.open(walOpts, meta.base);
+      const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
       const s = new FileStorage(
         dir,
         sfs,
@@ -214,11 +215,11 @@ export class FileStorage implements Storage {
         snaps,
         meta,
         commit,
-        options.cacheBytes ?? DEFAULT_CACHE_BYTES,
+        cacheBytes,
         options.onFailure ?? ((e) => console.error(`tsraft storage ${dir}: ${e.message}`)),
       );
       try {
-        s.warmCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+        s.warmCache(cacheBytes);
       } catch (e) {
         await wal.close();
         throw e;

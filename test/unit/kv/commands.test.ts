@@ -61,6 +61,25 @@ describe(`kv command codec (seed ${SEED}, KV_COMMANDS_SEED to replay)`, () => {
     }
   });
 
+  it('sizes lone surrogates as TextEncoder writes them (U+FFFD), so the fields stay aligned', () => {
+    for (const key of ['\ud800', 'a\udc00b', '\ud83d', 'x\ud83d\ude42\ud83d']) {
+      const c: KvCommand = {
+        op: 'put',
+        time: 7,
+        clientId: key,
+        seq: 3,
+        prevIndex: 9,
+        key,
+        value: new Uint8Array([4, 5]),
+      };
+      const d = decodeCommand(encodeCommand(c));
+      const expected = new TextDecoder().decode(new TextEncoder().encode(key));
+      expect(d.key).toBe(expected);
+      expect(d.clientId).toBe(expected);
+      expect([d.seq, d.prevIndex, Array.from(d.value)]).toEqual([3, 9, [4, 5]]);
+    }
+  });
+
   it('refuses every truncation of a valid command', () => {
     const r = rng(SEED + 1);
     for (let i = 0; i < 20; i++) {
